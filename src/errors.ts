@@ -1,0 +1,126 @@
+/**
+ * Every failure in the sink is one of these. The pipeline acts on `retryable` alone:
+ * a retryable error stalls the partition and retries (never the DLQ); a permanent one routes the
+ * record to the dead-letter topic. Classification happens at each adapter boundary, so nothing
+ * downstream ever matches on message strings.
+ *
+ * The default is *not* retryable, except where noted: an unknown failure of an infrastructure call
+ * (S3, registry, Kafka) is treated as retryable by that adapter's `classify`, because sending a good
+ * record to the DLQ because a dependency misbehaved would lose it from the main path.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'PAYLOAD_NULL'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'WIRE_FORMAT_INVALID'
+  | 'AVRO_DECODE_FAILED'
+  | 'SCHEMA_UNKNOWN'
+  | 'SCHEMA_INCOMPATIBLE'
+  | 'VALIDATION_FAILED'
+  | 'OBJECT_CONFLICT'
+  | 'REGISTRY_UNAVAILABLE'
+  | 'S3_UNAVAILABLE'
+  | 'S3_REJECTED'
+  | 'KAFKA_UNAVAILABLE'
+  | 'INPUT_INVALID';
+
+export interface SinkErrorOptions {
+  cause?: unknown;
+}
+
+export class SinkError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, retryable: boolean, options: SinkErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = retryable;
+  }
+}
+
+/** A setting is missing or malformed. Raised before any connection opens. */
+export class ConfigError extends SinkError {
+  constructor(message: string) {
+    super('CONFIG_INVALID', message, false);
+  }
+}
+
+/** The record's bytes can never be decoded: routed to the DLQ. */
+export class DecodeError extends SinkError {
+  readonly schemaId: number | undefined;
+
+  constructor(
+    code: 'PAYLOAD_NULL' | 'PAYLOAD_TOO_LARGE' | 'WIRE_FORMAT_INVALID' | 'AVRO_DECODE_FAILED' | 'SCHEMA_UNKNOWN' | 'SCHEMA_INCOMPATIBLE',
+    message: string,
+    schemaId?: number,
+    options: SinkErrorOptions = {},
+  ) {
+    super(code, message, false, options);
+    this.schemaId = schemaId;
+  }
+}
+
+/** Decoded fine but is not a valid snapshot. `cause` carries zod's issues. */
+export class ValidationError extends SinkError {
+  constructor(message: string, options: SinkErrorOptions = {}) {
+    super('VALIDATION_FAILED', message, false, options);
+  }
+}
+
+/** A different snapshot already owns this key and overwrites are off. */
+export class ConflictError extends SinkError {
+  constructor(message: string) {
+    super('OBJECT_CONFLICT', message, false);
+  }
+}
+
+/** The registry could not answer: stall and retry, never DLQ. */
+export class RegistryUnavailableError extends SinkError {
+  constructor(message: string, options: SinkErrorOptions = {}) {
+    super('REGISTRY_UNAVAILABLE', message, true, options);
+  }
+}
+
+/** S3 failed in a way that may pass (5xx, throttling, timeout, network). */
+export class S3UnavailableError extends SinkError {
+  constructor(message: string, options: SinkErrorOptions = {}) {
+    super('S3_UNAVAILABLE', message, true, options);
+  }
+}
+
+/**
+ * S3 refused the request for a reason that will not pass by retrying the same request
+ * (403 AccessDenied, NoSuchBucket). It is still an infrastructure problem, not a bad record, so it
+ * stalls instead of routing: an operator fixes the bucket or policy and the sink resumes.
+ */
+export class S3RejectedError extends SinkError {
+  constructor(message: string, options: SinkErrorOptions = {}) {
+    super('S3_REJECTED', message, true, options);
+  }
+}
+
+/** A Kafka call (DLQ produce, commit) failed; kafkajs reconnects underneath. */
+export class KafkaUnavailableError extends SinkError {
+  constructor(message: string, options: SinkErrorOptions = {}) {
+    super('KAFKA_UNAVAILABLE', message, true, options);
+  }
+}
+
+/** Publisher input (a file or stdin line) is not a valid snapshot. */
+export class InputError extends SinkError {
+  constructor(message: string, options: SinkErrorOptions = {}) {
+    super('INPUT_INVALID', message, false, options);
+  }
+}
+
+export function isSinkError(error: unknown): error is SinkError {
+  return error instanceof SinkError;
+}
+
+/** One line, for logs: never includes payload bytes. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

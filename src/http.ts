@@ -1,0 +1,62 @@
+/**
+ * Liveness, readiness and metrics over plain HTTP.
+ * - /healthz: the process is alive and its consumer has not stopped for good.
+ * - /readyz: joined the group and no record is stalled on a retryable failure.
+ * - /metrics: Prometheus text.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Metrics } from './metrics.ts';
+
+export class Health {
+  joined = false;
+  fatal = false;
+  #stalled: () => number;
+
+  constructor(stalled: () => number) {
+    this.#stalled = stalled;
+  }
+
+  get live(): boolean {
+    return !this.fatal;
+  }
+
+  get ready(): boolean {
+    return this.live && this.joined && this.#stalled() === 0;
+  }
+
+  describe(): { live: boolean; ready: boolean; joined: boolean; stalledRecords: number } {
+    return { live: this.live, ready: this.ready, joined: this.joined, stalledRecords: this.#stalled() };
+  }
+}
+
+export interface HttpServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startHttpServer(host: string, port: number, health: Health, metrics: Metrics): Promise<HttpServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (path === '/healthz' || path === '/readyz') {
+      const ok = path === '/healthz' ? health.live : health.ready;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health.describe()));
+    } else if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * The composition root of `tow-and-go consume`: the only place where adapters meet.
+ * source (Kafka) → codec (registry + Avro) → validate (zod) → sink (S3) → commit, with the DLQ for
+ * records that can never be valid, and HTTP for health and metrics.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { AvroCodec, createRegistry, loadSnapshotSchema } from './codec.ts';
+import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT, redactedConfig } from './config.ts';
+import { KafkaDeadLetterQueue } from './dlq.ts';
+import { describeError } from './errors.ts';
+import { Health, type HttpServer, startHttpServer } from './http.ts';
+import { Metrics } from './metrics.ts';
+import { Pipeline } from './pipeline.ts';
+import { createS3Client, S3Sink, type S3SinkSettings } from './sink/s3.ts';
+import { createKafka, KafkaSource } from './source/kafka.ts';
+
+export interface RunningService {
+  readonly health: Health;
+  readonly metrics: Metrics;
+  readonly http: HttpServer;
+  /** Graceful stop within SHUTDOWN_TIMEOUT_MS; resolves true when it finished in time. */
+  stop(reason: string): Promise<boolean>;
+  /** Resolves with an error when the service failed for good (the process must exit non-zero). */
+  readonly failed: Promise<unknown>;
+}
+
+export function s3Settings(c: Config): S3SinkSettings {
+  const endpoint = c.S3_ENDPOINT === '' ? undefined : c.S3_ENDPOINT;
+  const staticKeys =
+    c.S3_ACCESS_KEY_ID !== undefined && c.S3_SECRET_ACCESS_KEY !== undefined
+      ? { accessKeyId: c.S3_ACCESS_KEY_ID, secretAccessKey: c.S3_SECRET_ACCESS_KEY }
+      : endpoint === LOCAL_S3_ENDPOINT
+        ? LOCAL_S3_CREDENTIALS
+        : undefined; // the AWS default chain: IAM role, web identity, profile, environment
+  return {
+    bucket: c.S3_BUCKET,
+    endpoint,
+    region: c.S3_REGION,
+    forcePathStyle: c.S3_FORCE_PATH_STYLE,
+    credentials: staticKeys,
+    timeoutMs: c.S3_TIMEOUT_MS,
+    onConflict: c.S3_ON_CONFLICT,
+  };
+}
+
+export async function startConsumerService(c: Config, log: Logger): Promise<RunningService> {
+  log.info({ config: redactedConfig(c) }, 'starting tow-and-go consumer');
+  const metrics = new Metrics();
+  const registrySettings = {
+    url: c.SCHEMA_REGISTRY_URL,
+    username: c.SCHEMA_REGISTRY_USERNAME,
+    password: c.SCHEMA_REGISTRY_PASSWORD,
+    timeoutMs: c.SCHEMA_REGISTRY_TIMEOUT_MS,
+  };
+  const codec = new AvroCodec(createRegistry(registrySettings), registrySettings, loadSnapshotSchema().type);
+  const sinkSettings = s3Settings(c);
+  const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
+  const kafka = createKafka(c, log.child({ component: 'kafka' }));
+  const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  await producer.connect();
+
+  const pipeline = new Pipeline(
+    {
+      prefix: c.S3_PREFIX,
+      limits: { minLastModified: c.MIN_LAST_MODIFIED, maxFutureSkewSeconds: c.MAX_FUTURE_SKEW_SECONDS, maxLinks: c.MAX_LINKS },
+      maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
+      inflightPerPartition: c.INFLIGHT_PER_PARTITION,
+      maxInflightBytes: c.MAX_INFLIGHT_BYTES,
+      retryInitialMs: c.RETRY_INITIAL_MS,
+      retryMaxMs: c.RETRY_MAX_MS,
+      commitIntervalMs: 1000,
+    },
+    {
+      decoder: codec,
+      sink,
+      dlq: new KafkaDeadLetterQueue(producer, c.KAFKA_DLQ_TOPIC),
+      log: log.child({ component: 'pipeline' }),
+      metrics,
+      nowSeconds: () => Math.floor(Date.now() / 1000),
+      sleep: (ms) => sleep(ms),
+      random: Math.random,
+    },
+  );
+
+  const health = new Health(() => pipeline.stalled);
+  let fail: (error: unknown) => void = () => undefined;
+  const failed = new Promise<unknown>((resolve) => {
+    fail = resolve;
+  });
+  const source = new KafkaSource(
+    kafka,
+    {
+      topic: c.KAFKA_TOPIC,
+      groupId: c.KAFKA_GROUP_ID,
+      fromBeginning: c.KAFKA_FROM_BEGINNING,
+      sessionTimeoutMs: c.KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: c.KAFKA_HEARTBEAT_INTERVAL_MS,
+      rebalanceTimeoutMs: c.KAFKA_REBALANCE_TIMEOUT_MS,
+      partitionsConcurrently: c.PARTITIONS_CONCURRENTLY,
+    },
+    pipeline,
+    log.child({ component: 'source' }),
+    metrics,
+    {
+      onJoined: (memberId, assignment) => {
+        health.joined = true;
+        log.info({ memberId, assignment }, 'joined consumer group');
+      },
+      onRebalancing: () => {
+        health.joined = false;
+      },
+      onFatal: (error) => {
+        health.fatal = true;
+        log.fatal({ err: describeError(error) }, 'consumer failed for good; exiting so the supervisor restarts it');
+        fail(error);
+      },
+    },
+  );
+  const http = await startHttpServer(c.HTTP_HOST, c.HTTP_PORT, health, metrics);
+  await source.start();
+  log.info({ httpPort: http.port, topic: c.KAFKA_TOPIC, groupId: c.KAFKA_GROUP_ID }, 'consuming');
+
+  const progress =
+    c.PROGRESS_INTERVAL_MS > 0
+      ? setInterval(() => {
+          log.info(
+            {
+              records: metrics.records.total(),
+              created: metrics.records.get({ outcome: 'created' }),
+              unchanged: metrics.records.get({ outcome: 'unchanged' }),
+              deadLettered: metrics.records.get({ outcome: 'dead_lettered' }),
+              retries: metrics.retries.total(),
+              stalled: pipeline.stalled,
+            },
+            'progress',
+          );
+        }, c.PROGRESS_INTERVAL_MS).unref()
+      : undefined;
+
+  let stopping: Promise<boolean> | undefined;
+  const stop = (reason: string): Promise<boolean> => {
+    stopping ??= (async () => {
+      log.info({ reason, boundMs: c.SHUTDOWN_TIMEOUT_MS }, 'shutting down: finishing in-flight writes and committing');
+      if (progress !== undefined) clearInterval(progress);
+      const graceful = (async () => {
+        await source.stop();
+        await producer.disconnect();
+        await sink.close();
+        return true;
+      })();
+      const timedOut = sleep(c.SHUTDOWN_TIMEOUT_MS, false, { ref: false });
+      const inTime = await Promise.race([graceful, timedOut]);
+      await http.close();
+      log.info({ inTime }, inTime ? 'stopped cleanly' : 'shutdown bound exceeded; unfinished records stay uncommitted');
+      return inTime;
+    })();
+    return stopping;
+  };
+
+  return { health, metrics, http, stop, failed };
+}

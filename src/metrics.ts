@@ -1,0 +1,71 @@
+/**
+ * A few Prometheus metrics, hand-rolled to keep dependencies to the ones the user chose.
+ * Labels are low-cardinality by construction: outcome and error code, never offsets or keys.
+ */
+type Labels = Readonly<Record<string, string>>;
+
+class Series {
+  readonly #values = new Map<string, number>();
+
+  add(labels: Labels, delta: number): void {
+    const key = JSON.stringify(labels);
+    this.#values.set(key, (this.#values.get(key) ?? 0) + delta);
+  }
+
+  set(labels: Labels, value: number): void {
+    this.#values.set(JSON.stringify(labels), value);
+  }
+
+  get(labels: Labels = {}): number {
+    return this.#values.get(JSON.stringify(labels)) ?? 0;
+  }
+
+  total(): number {
+    let sum = 0;
+    for (const v of this.#values.values()) sum += v;
+    return sum;
+  }
+
+  render(name: string): string[] {
+    return [...this.#values].map(([key, value]) => {
+      const labels = Object.entries(JSON.parse(key) as Record<string, string>);
+      const text = labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',')}}`;
+      return `${name}${text} ${value}`;
+    });
+  }
+}
+
+interface Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly series: Series;
+}
+
+export class Metrics {
+  readonly #metrics: Metric[] = [];
+
+  /** Records by final outcome: created, unchanged, overwritten, dead_lettered. */
+  readonly records = this.#define('tow_and_go_records_total', 'Records finished, by outcome.', 'counter');
+  /** Retryable failures, by error code; each is followed by a backoff. */
+  readonly retries = this.#define('tow_and_go_retries_total', 'Retryable failures, by error code.', 'counter');
+  readonly bytesWritten = this.#define('tow_and_go_s3_written_bytes_total', 'Bytes of snapshot bodies written to S3.', 'counter');
+  readonly writeSeconds = this.#define('tow_and_go_s3_write_seconds_total', 'Time spent in S3 writes.', 'counter');
+  readonly commits = this.#define('tow_and_go_commits_total', 'Offset commits sent to the group coordinator.', 'counter');
+  readonly stalled = this.#define('tow_and_go_stalled_records', 'Records currently waiting out a retryable failure.', 'gauge');
+  readonly inflight = this.#define('tow_and_go_inflight_records', 'Records currently being processed.', 'gauge');
+
+  #define(name: string, help: string, type: Metric['type']): Series {
+    const series = new Series();
+    this.#metrics.push({ name, help, type, series });
+    return series;
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    for (const m of this.#metrics) {
+      lines.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...m.series.render(m.name));
+    }
+    return `${lines.join('\n')}\n`;
+  }
+}

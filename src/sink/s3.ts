@@ -1,0 +1,154 @@
+/**
+ * The S3 sink: one snapshot, one object, written once.
+ *
+ * Keys are `last_modified`, not offsets, so the same key can be written again by a re-delivery
+ * (crash before commit, replay) or by a different snapshot that claims the same second. The write
+ * is conditional (If-None-Match: *): the first writer wins atomically, and a loser compares the
+ * stored SHA-256 (object metadata) with its own to tell an identical re-delivery (success, no-op)
+ * from a conflict (never silently replaced, unless overwrites are on).
+ */
+import { createHash } from 'node:crypto';
+import { HeadObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { ConflictError, S3RejectedError, S3UnavailableError, SinkError } from '../errors.ts';
+
+export interface SnapshotObject {
+  readonly key: string;
+  readonly body: Buffer;
+  readonly sha256: string;
+  /** Lineage stored as object metadata (x-amz-meta-*). */
+  readonly lineage: {
+    readonly topic: string;
+    readonly partition: number;
+    readonly offset: string;
+    readonly schemaId: number;
+  };
+}
+
+export type WriteOutcome = 'created' | 'unchanged' | 'overwritten';
+
+/** The sink port: the pipeline knows nothing else about S3. */
+export interface SnapshotSink {
+  write(object: SnapshotObject): Promise<WriteOutcome>;
+  close(): Promise<void>;
+}
+
+export interface S3SinkSettings {
+  readonly bucket: string;
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+  readonly timeoutMs: number;
+  readonly onConflict: 'dlq' | 'overwrite';
+}
+
+const SHA256_META = 'content-sha256';
+
+/** HTTP statuses that may pass by themselves. Everything else from S3 is an operator's problem. */
+export const RETRYABLE_S3_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+export function createS3Client(s: S3SinkSettings): S3Client {
+  const config: S3ClientConfig = {
+    region: s.region,
+    forcePathStyle: s.forcePathStyle,
+    // The SDK has no request timeout by default; a hung PUT would hold its partition forever.
+    requestHandler: { requestTimeout: s.timeoutMs, connectionTimeout: Math.min(s.timeoutMs, 5000) },
+    // The pipeline retries with backoff and stalls the partition; the SDK's own retries would only
+    // hide the outage from readiness for longer.
+    maxAttempts: 2,
+    // Checksums only where S3 requires them: S3-compatible stores (S3Proxy, older MinIO) reject the
+    // aws-chunked trailers of the SDK's default. Integrity comes from Content-MD5 instead.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+  if (s.endpoint !== undefined) config.endpoint = s.endpoint;
+  if (s.credentials !== undefined) config.credentials = { ...s.credentials };
+  return new S3Client(config);
+}
+
+export class S3Sink implements SnapshotSink {
+  readonly #client: S3Client;
+  readonly #settings: S3SinkSettings;
+
+  constructor(client: S3Client, settings: S3SinkSettings) {
+    this.#client = client;
+    this.#settings = settings;
+  }
+
+  async write(object: SnapshotObject): Promise<WriteOutcome> {
+    if (await this.#put(object, true)) return 'created';
+    const existing = await this.#storedHash(object.key);
+    if (existing === object.sha256) return 'unchanged';
+    if (this.#settings.onConflict === 'overwrite') {
+      await this.#put(object, false);
+      return 'overwritten';
+    }
+    throw new ConflictError(
+      `conflict: s3://${this.#settings.bucket}/${object.key} already holds a different snapshot (sha256 ${existing ?? 'unknown'}, new ${object.sha256})`,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.#client.destroy();
+  }
+
+  /** Returns false when the key exists and `ifAbsent` was asked. */
+  async #put(object: SnapshotObject, ifAbsent: boolean): Promise<boolean> {
+    const command = new PutObjectCommand({
+      Bucket: this.#settings.bucket,
+      Key: object.key,
+      Body: object.body,
+      ContentType: 'application/json',
+      ContentMD5: createHash('md5').update(object.body).digest('base64'),
+      ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
+      Metadata: {
+        [SHA256_META]: object.sha256,
+        'source-topic': object.lineage.topic,
+        'source-partition': String(object.lineage.partition),
+        'source-offset': object.lineage.offset,
+        'schema-id': String(object.lineage.schemaId),
+      },
+    });
+    try {
+      await this.#client.send(command, { abortSignal: AbortSignal.timeout(this.#settings.timeoutMs) });
+      return true;
+    } catch (error) {
+      if (ifAbsent && httpStatus(error) === 412) return false;
+      throw classifyS3Error(error, `PutObject s3://${this.#settings.bucket}/${object.key}`);
+    }
+  }
+
+  async #storedHash(key: string): Promise<string | undefined> {
+    try {
+      const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#settings.bucket, Key: key }), {
+        abortSignal: AbortSignal.timeout(this.#settings.timeoutMs),
+      });
+      return head.Metadata?.[SHA256_META];
+    } catch (error) {
+      throw classifyS3Error(error, `HeadObject s3://${this.#settings.bucket}/${key}`);
+    }
+  }
+}
+
+export function httpStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('$metadata' in error)) return undefined;
+  const meta = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata;
+  return typeof meta?.httpStatusCode === 'number' ? meta.httpStatusCode : undefined;
+}
+
+/**
+ * One named list decides: retryable statuses, and every failure without a status (network, timeout,
+ * abort), are S3UnavailableError. Other statuses (403, 404 NoSuchBucket, 400) are S3RejectedError,
+ * which also stalls: they are the operator's to fix, and routing good records to the DLQ because of
+ * a bucket policy would lose them from the main path. Bugs (TypeError, RangeError) pass through.
+ */
+export function classifyS3Error(error: unknown, what: string): Error {
+  if (error instanceof SinkError) return error;
+  if (error instanceof TypeError || error instanceof RangeError) return error;
+  const status = httpStatus(error);
+  const name = error instanceof Error ? error.name : 'UnknownError';
+  if (status === undefined || RETRYABLE_S3_STATUSES.has(status) || status >= 500) {
+    return new S3UnavailableError(`${what} failed: ${name}${status === undefined ? '' : ` (HTTP ${status})`}`, { cause: error });
+  }
+  return new S3RejectedError(`${what} refused: ${name} (HTTP ${status})`, { cause: error });
+}

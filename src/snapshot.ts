@@ -1,0 +1,78 @@
+/**
+ * The domain: what a Tow and Go snapshot is, how it is validated, and what lands in S3.
+ * Pure: no I/O, no clock (the caller passes `nowSeconds`).
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ValidationError } from './errors.ts';
+
+export interface SnapshotLimits {
+  /** Oldest accepted last_modified, unix seconds. */
+  readonly minLastModified: number;
+  /** How far past `nowSeconds` a last_modified may be. */
+  readonly maxFutureSkewSeconds: number;
+  readonly maxLinks: number;
+}
+
+const link = z.object({
+  link_id: z.int().positive(),
+  segment_id: z.int().positive().nullable(),
+});
+
+export function snapshotSchema(limits: SnapshotLimits, nowSeconds: number) {
+  const newest = nowSeconds + limits.maxFutureSkewSeconds;
+  return z.object({
+    last_modified: z
+      .int()
+      .min(limits.minLastModified, `must be at or after ${limits.minLastModified} (unix seconds)`)
+      .max(newest, `must be at most ${limits.maxFutureSkewSeconds}s in the future (<= ${newest})`),
+    tow_and_go: z.array(link).max(limits.maxLinks, `must have at most ${limits.maxLinks} links`),
+  });
+}
+
+export type Snapshot = z.output<ReturnType<typeof snapshotSchema>>;
+export type Link = Snapshot['tow_and_go'][number];
+
+/**
+ * Validates a decoded value. Unknown fields (from a newer writer schema) are dropped, so the body
+ * always has exactly the seed's shape. Throws ValidationError naming the first bad field; zod's
+ * issues ride along as `cause`. The message never contains payload values.
+ */
+export function validateSnapshot(value: unknown, limits: SnapshotLimits, nowSeconds: number): Snapshot {
+  const result = snapshotSchema(limits, nowSeconds).safeParse(value);
+  if (result.success) return result.data;
+  throw new ValidationError(`invalid snapshot: ${summarizeIssues(result.error.issues)}`, { cause: result.error.issues });
+}
+
+/** "tow_and_go[3].link_id: Too small: expected number to be >0 (+2 more)" */
+export function summarizeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  const first = issues[0];
+  if (first === undefined) return 'unknown problem';
+  const more = issues.length > 1 ? ` (+${issues.length - 1} more)` : '';
+  return `${formatPath(first.path)}: ${first.message}${more}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+/** `<prefix><last_modified>.json`, as the downstream MongoDB sync expects. */
+export function objectKey(prefix: string, snapshot: Pick<Snapshot, 'last_modified'>): string {
+  return `${prefix}${snapshot.last_modified}.json`;
+}
+
+/**
+ * The object body: exactly the seed's JSON shape, fields in the seed's order, no whitespace.
+ * Built field by field (not JSON.stringify of the input) so that the bytes are canonical: the same
+ * snapshot always gives the same bytes, which is what makes re-delivery detectable by hash.
+ */
+export function objectBody(snapshot: Snapshot): Buffer {
+  const links = snapshot.tow_and_go.map((l) => `{"link_id":${l.link_id},"segment_id":${l.segment_id === null ? 'null' : l.segment_id}}`);
+  return Buffer.from(`{"last_modified":${snapshot.last_modified},"tow_and_go":[${links.join(',')}]}`, 'utf8');
+}
+
+/** Hex SHA-256 of the body, stored in object metadata to tell re-delivery from conflict. */
+export function contentHash(body: Uint8Array): string {
+  return createHash('sha256').update(body).digest('hex');
+}
