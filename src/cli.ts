@@ -5,17 +5,26 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
 import { type Config, loadConfig } from './config.ts';
+import type { SourceRecord } from './dlq.ts';
 import { ConfigError, describeError, InputError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { startConsumerService } from './main.ts';
+import { buildAdapters, buildPipeline, startConsumerService } from './main.ts';
+import { Metrics } from './metrics.ts';
+import { resetGroupOffsets } from './offsets.ts';
 import { parseSnapshots, publishSnapshots, readInput } from './publish.ts';
+import { parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
 import { createKafka } from './source/kafka.ts';
 
 const USAGE = `usage:
   tow-and-go consume                      run the sink (consumer group) until SIGTERM/SIGINT
   tow-and-go publish [file|-]             publish one JSON snapshot or JSON Lines (default: stdin)
+  tow-and-go replay [--from earliest|<ISO time>|<p:o,…>] [--to latest|<ISO time>] [--group id] [--dry-run]
+                                          re-write a range of the topic to S3 (own consumer group)
+  tow-and-go offsets reset --group <id> --to earliest|<ISO time>
+                                          rewind a stopped consumer group
   tow-and-go stack up|down|status|clean   the local Kafka + registry + S3 stack
   tow-and-go stack start|stop|restart <kafka|registry|s3proxy>`;
 
@@ -26,6 +35,10 @@ async function main(argv: readonly string[]): Promise<number> {
       return consume(loadConfig(process.env));
     case 'publish':
       return publish(loadConfig(process.env), args[0]);
+    case 'replay':
+      return replay(loadConfig(process.env), args);
+    case 'offsets':
+      return offsets(loadConfig(process.env), args);
     case 'stack':
       return stack(args);
     default:
@@ -68,6 +81,76 @@ async function publish(config: Config, path: string | undefined): Promise<number
   return 0;
 }
 
+async function replay(config: Config, args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      from: { type: 'string', default: 'earliest' },
+      to: { type: 'string', default: 'latest' },
+      group: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const from = parseFrom(values.from);
+  const to = parseTo(values.to);
+  const dryRun = values['dry-run'];
+  const groupId = values.group ?? `tow-and-go-replay-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const log = createLogger(config.LOG_LEVEL);
+  const metrics = new Metrics();
+  const { codec, sink, kafka } = buildAdapters(config, log);
+  const admin = kafka.admin();
+  await admin.connect();
+  const ranges = await resolveRanges(admin, config.KAFKA_TOPIC, from, to).finally(() => admin.disconnect());
+  const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  await producer.connect();
+  // Offsets bound the range; record timestamps make a time range exact (CreateTime need not be monotonic).
+  const fromMs = from.kind === 'time' ? from.ms : Number.NEGATIVE_INFINITY;
+  const toMs = to.kind === 'time' ? to.ms : Number.POSITIVE_INFINITY;
+  const accept = (r: SourceRecord) => Number(r.timestamp) >= fromMs && Number(r.timestamp) < toMs;
+  const pipeline = buildPipeline(config, { codec, sink, producer, log, metrics }, { accept, dryRun });
+  log.info({ groupId, topic: config.KAFKA_TOPIC, ranges, dryRun }, 'replay starting');
+  try {
+    const summary = await runReplay(
+      kafka,
+      pipeline,
+      metrics,
+      {
+        topic: config.KAFKA_TOPIC,
+        groupId,
+        commit: !dryRun,
+        ranges,
+        heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
+        sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+      },
+      log,
+    );
+    process.stdout.write(`${JSON.stringify({ replay: { groupId, dryRun, ...summary } })}\n`);
+    return 0;
+  } finally {
+    await producer.disconnect();
+    await sink.close();
+  }
+}
+
+async function offsets(config: Config, args: readonly string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values } = parseArgs({ args: rest, options: { group: { type: 'string' }, to: { type: 'string' }, topic: { type: 'string' } }, strict: true });
+  if (sub !== 'reset' || values.group === undefined || values.to === undefined)
+    throw new InputError('usage: tow-and-go offsets reset --group <id> --to earliest|<ISO time> [--topic <topic>]');
+  const log = createLogger(config.LOG_LEVEL);
+  const admin = createKafka(config, log.child({ component: 'kafka' })).admin();
+  await admin.connect();
+  try {
+    const topic = values.topic ?? config.KAFKA_TOPIC;
+    const partitions = await resetGroupOffsets(admin, values.group, topic, values.to);
+    process.stdout.write(`${JSON.stringify({ reset: { group: values.group, topic, partitions } })}\n`);
+    return 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 function stack(args: readonly string[]): number {
   const script = fileURLToPath(new URL('../stack/stack.sh', import.meta.url));
   const result = spawnSync('bash', [script, ...args], { stdio: 'inherit' });
@@ -81,7 +164,10 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 100).unref();
   },
   (error: unknown) => {
-    const permanentInput = error instanceof ConfigError || error instanceof InputError;
+    const permanentInput =
+      error instanceof ConfigError ||
+      error instanceof InputError ||
+      (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'));
     process.stderr.write(`tow-and-go: ${describeError(error)}\n`);
     process.exit(permanentInput ? 2 : 1);
   },

@@ -4,6 +4,7 @@
  * records that can never be valid, and HTTP for health and metrics.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { AvroCodec, createRegistry, loadSnapshotSchema } from './codec.ts';
 import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT, redactedConfig } from './config.ts';
@@ -11,7 +12,7 @@ import { KafkaDeadLetterQueue } from './dlq.ts';
 import { describeError } from './errors.ts';
 import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
-import { Pipeline } from './pipeline.ts';
+import { Pipeline, type PipelineSettings } from './pipeline.ts';
 import { createS3Client, S3Sink, type S3SinkSettings } from './sink/s3.ts';
 import { createKafka, KafkaSource } from './source/kafka.ts';
 
@@ -44,6 +45,55 @@ export function s3Settings(c: Config): S3SinkSettings {
   };
 }
 
+export interface PipelineParts {
+  readonly codec: AvroCodec;
+  readonly sink: S3Sink;
+  readonly producer: Producer;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+/** The pipeline as the live service and the replay both run it; `extra` adds replay's options. */
+export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<PipelineSettings, 'accept' | 'dryRun'> = {}): Pipeline {
+  return new Pipeline(
+    {
+      prefix: c.S3_PREFIX,
+      limits: { minLastModified: c.MIN_LAST_MODIFIED, maxFutureSkewSeconds: c.MAX_FUTURE_SKEW_SECONDS, maxLinks: c.MAX_LINKS },
+      maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
+      inflightPerPartition: c.INFLIGHT_PER_PARTITION,
+      maxInflightBytes: c.MAX_INFLIGHT_BYTES,
+      retryInitialMs: c.RETRY_INITIAL_MS,
+      retryMaxMs: c.RETRY_MAX_MS,
+      commitIntervalMs: 1000,
+      ...extra,
+    },
+    {
+      decoder: parts.codec,
+      sink: parts.sink,
+      dlq: new KafkaDeadLetterQueue(parts.producer, c.KAFKA_DLQ_TOPIC),
+      log: parts.log.child({ component: 'pipeline' }),
+      metrics: parts.metrics,
+      nowSeconds: () => Math.floor(Date.now() / 1000),
+      sleep: (ms) => sleep(ms),
+      random: Math.random,
+    },
+  );
+}
+
+/** Registry codec, S3 sink and Kafka client, as every command that runs the pipeline needs them. */
+export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink: S3Sink; kafka: Kafka } {
+  const registrySettings = {
+    url: c.SCHEMA_REGISTRY_URL,
+    username: c.SCHEMA_REGISTRY_USERNAME,
+    password: c.SCHEMA_REGISTRY_PASSWORD,
+    timeoutMs: c.SCHEMA_REGISTRY_TIMEOUT_MS,
+  };
+  const codec = new AvroCodec(createRegistry(registrySettings), registrySettings, loadSnapshotSchema().type);
+  const sinkSettings = s3Settings(c);
+  const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
+  return { codec, sink, kafka: createKafka(c, log.child({ component: 'kafka' })) };
+}
+
 export async function startConsumerService(c: Config, log: Logger): Promise<RunningService> {
   log.info({ config: redactedConfig(c) }, 'starting tow-and-go consumer');
   const metrics = new Metrics();
@@ -60,28 +110,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
   await producer.connect();
 
-  const pipeline = new Pipeline(
-    {
-      prefix: c.S3_PREFIX,
-      limits: { minLastModified: c.MIN_LAST_MODIFIED, maxFutureSkewSeconds: c.MAX_FUTURE_SKEW_SECONDS, maxLinks: c.MAX_LINKS },
-      maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
-      inflightPerPartition: c.INFLIGHT_PER_PARTITION,
-      maxInflightBytes: c.MAX_INFLIGHT_BYTES,
-      retryInitialMs: c.RETRY_INITIAL_MS,
-      retryMaxMs: c.RETRY_MAX_MS,
-      commitIntervalMs: 1000,
-    },
-    {
-      decoder: codec,
-      sink,
-      dlq: new KafkaDeadLetterQueue(producer, c.KAFKA_DLQ_TOPIC),
-      log: log.child({ component: 'pipeline' }),
-      metrics,
-      nowSeconds: () => Math.floor(Date.now() / 1000),
-      sleep: (ms) => sleep(ms),
-      random: Math.random,
-    },
-  );
+  const pipeline = buildPipeline(c, { codec, sink, producer, log, metrics });
 
   const health = new Health(() => pipeline.stalled);
   let fail: (error: unknown) => void = () => undefined;

@@ -47,6 +47,7 @@ export class Metrics {
 
   /** Records by final outcome: created, unchanged, overwritten, dead_lettered. */
   readonly records = this.#define('tow_and_go_records_total', 'Records finished, by outcome.', 'counter');
+  readonly deadLetters = this.#define('tow_and_go_dead_letters_total', 'Records routed to the dead-letter topic, by error code.', 'counter');
   /** Retryable failures, by error code; each is followed by a backoff. */
   readonly retries = this.#define('tow_and_go_retries_total', 'Retryable failures, by error code.', 'counter');
   readonly bytesWritten = this.#define('tow_and_go_s3_written_bytes_total', 'Bytes of snapshot bodies written to S3.', 'counter');

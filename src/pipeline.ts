@@ -31,6 +31,10 @@ export interface PipelineSettings {
   readonly retryMaxMs: number;
   /** How often the watermark is committed while a batch is still running. */
   readonly commitIntervalMs: number;
+  /** Records it rejects are counted as skipped and not written (replay's time range). */
+  readonly accept?: (record: SourceRecord) => boolean;
+  /** Decode and validate only; the sink is asked what it would do. */
+  readonly dryRun?: boolean;
 }
 
 export interface PipelineDeps {
@@ -53,7 +57,7 @@ export interface BatchControl {
   checkpoint(offset: string): Promise<void>;
 }
 
-export type Outcome = WriteOutcome | 'dead_lettered';
+export type Outcome = WriteOutcome | 'dead_lettered' | 'skipped' | 'would_create' | 'would_conflict';
 
 export class Pipeline {
   readonly #s: PipelineSettings;
@@ -72,6 +76,7 @@ export class Pipeline {
 
   /** One attempt, no retries: returns the outcome or throws a retryable SinkError (or a bug). */
   async processOnce(record: SourceRecord): Promise<Outcome> {
+    if (this.#s.accept !== undefined && !this.#s.accept(record)) return 'skipped';
     let decoded: Decoded | undefined;
     try {
       decoded = await this.#d.decoder.decode(record.value, this.#s.maxPayloadBytes);
@@ -83,6 +88,7 @@ export class Pipeline {
         sha256: contentHash(body),
         lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: decoded.schemaId },
       };
+      if (this.#s.dryRun === true) return await this.#d.sink.plan(object);
       const started = performance.now();
       const outcome = await this.#d.sink.write(object);
       this.#d.metrics.writeSeconds.add({}, (performance.now() - started) / 1000);
@@ -92,7 +98,9 @@ export class Pipeline {
     } catch (error) {
       if (!isSinkError(error) || error.retryable) throw error;
       const schemaId = decoded?.schemaId ?? (error instanceof DecodeError ? error.schemaId : undefined);
+      if (this.#s.dryRun === true) return 'dead_lettered';
       await this.#d.dlq.send(record, error, schemaId);
+      this.#d.metrics.deadLetters.add({ code: error.code }, 1);
       this.#d.log.warn(
         { topic: record.topic, partition: record.partition, offset: record.offset, code: error.code },
         `dead-lettered ${record.topic}/${record.partition}@${record.offset}: ${error.message}`,
@@ -169,6 +177,8 @@ export class Pipeline {
       this.#d.metrics.inflight.add({}, 1);
       const task: Promise<void> = (async () => {
         if (previous !== undefined) await previous.catch(() => undefined);
+        // An earlier same-key record abandoned on revocation must stay first for the next owner.
+        if (!control.isActive()) return;
         const outcome = await this.settle(record, control);
         if (outcome === undefined) return;
         this.#d.metrics.records.add({ outcome }, 1);

@@ -25,10 +25,13 @@ export interface SnapshotObject {
 }
 
 export type WriteOutcome = 'created' | 'unchanged' | 'overwritten';
+export type PlanOutcome = 'would_create' | 'unchanged' | 'would_conflict';
 
 /** The sink port: the pipeline knows nothing else about S3. */
 export interface SnapshotSink {
   write(object: SnapshotObject): Promise<WriteOutcome>;
+  /** What `write` would do, without writing (replay --dry-run). */
+  plan(object: SnapshotObject): Promise<PlanOutcome>;
   close(): Promise<void>;
 }
 
@@ -84,8 +87,14 @@ export class S3Sink implements SnapshotSink {
       return 'overwritten';
     }
     throw new ConflictError(
-      `conflict: s3://${this.#settings.bucket}/${object.key} already holds a different snapshot (sha256 ${existing ?? 'unknown'}, new ${object.sha256})`,
+      `conflict: s3://${this.#settings.bucket}/${object.key} already holds a different snapshot (sha256 ${existing === '' ? 'not recorded' : existing}, new ${object.sha256})`,
     );
+  }
+
+  async plan(object: SnapshotObject): Promise<PlanOutcome> {
+    const existing = await this.#storedHash(object.key, true);
+    if (existing === undefined) return 'would_create';
+    return existing === object.sha256 ? 'unchanged' : 'would_conflict';
   }
 
   async close(): Promise<void> {
@@ -118,13 +127,15 @@ export class S3Sink implements SnapshotSink {
     }
   }
 
-  async #storedHash(key: string): Promise<string | undefined> {
+  /** The stored body's hash; with `missingOk`, undefined for a missing key instead of an error. */
+  async #storedHash(key: string, missingOk = false): Promise<string | undefined> {
     try {
       const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#settings.bucket, Key: key }), {
         abortSignal: AbortSignal.timeout(this.#settings.timeoutMs),
       });
-      return head.Metadata?.[SHA256_META];
+      return head.Metadata?.[SHA256_META] ?? '';
     } catch (error) {
+      if (missingOk && httpStatus(error) === 404) return undefined;
       throw classifyS3Error(error, `HeadObject s3://${this.#settings.bucket}/${key}`);
     }
   }

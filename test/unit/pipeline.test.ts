@@ -1,0 +1,695 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { Decoded } from '../../src/codec.ts';
+import type { DeadLetterPort, SourceRecord } from '../../src/dlq.ts';
+import {
+  ConflictError,
+  DecodeError,
+  KafkaUnavailableError,
+  RegistryUnavailableError,
+  S3RejectedError,
+  S3UnavailableError,
+  type SinkError,
+} from '../../src/errors.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { type BatchControl, Pipeline, type PipelineSettings, type RecordDecoder } from '../../src/pipeline.ts';
+import type { PlanOutcome, SnapshotObject, SnapshotSink, WriteOutcome } from '../../src/sink/s3.ts';
+import { contentHash, objectBody } from '../../src/snapshot.ts';
+
+const NOW = 1_700_000_000;
+const SCHEMA_ID = 7;
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers and in-memory fakes of the pipeline's ports.
+// ---------------------------------------------------------------------------------------------
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+}
+
+function deferred(): Deferred {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** Lets every pending promise chain run (no I/O happens in these tests, so one macrotask is enough; a few for margin). */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** Flushes until `condition` holds; fails (without any clock) if it never does. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (condition()) return;
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+interface Link {
+  link_id: number;
+  segment_id: number | null;
+}
+
+function record(offset: string, lastModified = NOW, options: { key?: string | null; links?: Link[]; partition?: number } = {}): SourceRecord {
+  const key = options.key === undefined ? String(lastModified) : options.key;
+  const value = { last_modified: lastModified, tow_and_go: options.links ?? [{ link_id: 1, segment_id: null }] };
+  return {
+    topic: 'tow-and-go.updates',
+    partition: options.partition ?? 0,
+    offset,
+    timestamp: '1700000000000',
+    key: key === null ? null : Buffer.from(key),
+    value: Buffer.from(JSON.stringify(value)),
+    headers: undefined,
+  };
+}
+
+/** Decodes JSON values; a per-offset script can throw or wait instead. */
+class FakeDecoder implements RecordDecoder {
+  readonly calls: (Buffer | null)[] = [];
+  before: (text: string) => Promise<void> | void = () => undefined;
+
+  async decode(bytes: Buffer | null): Promise<Decoded> {
+    this.calls.push(bytes);
+    if (bytes === null) throw new DecodeError('PAYLOAD_NULL', 'record value is null (tombstone)');
+    const text = bytes.toString('utf8');
+    await this.before(text);
+    return { schemaId: SCHEMA_ID, value: JSON.parse(text) };
+  }
+}
+
+/** Conditional-write semantics of the real sink: first writer wins, identical bytes are a no-op, anything else conflicts. */
+class FakeSink implements SnapshotSink {
+  readonly objects = new Map<string, SnapshotObject>();
+  readonly writes: SnapshotObject[] = [];
+  readonly plans: SnapshotObject[] = [];
+  readonly finished: string[] = [];
+  active = 0;
+  maxActive = 0;
+  before: (object: SnapshotObject, attempt: number) => Promise<void> | void = () => undefined;
+  readonly #attempts = new Map<string, number>();
+
+  async write(object: SnapshotObject): Promise<WriteOutcome> {
+    this.writes.push(object);
+    const attempt = this.#attempts.get(object.lineage.offset) ?? 0;
+    this.#attempts.set(object.lineage.offset, attempt + 1);
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      await this.before(object, attempt);
+      const existing = this.objects.get(object.key);
+      if (existing !== undefined) {
+        if (existing.sha256 !== object.sha256) throw new ConflictError(`conflict: ${object.key} already holds a different snapshot`);
+        this.finished.push(object.lineage.offset);
+        return 'unchanged';
+      }
+      this.objects.set(object.key, object);
+      this.finished.push(object.lineage.offset);
+      return 'created';
+    } finally {
+      this.active--;
+    }
+  }
+
+  async plan(object: SnapshotObject): Promise<PlanOutcome> {
+    this.plans.push(object);
+    const existing = this.objects.get(object.key);
+    if (existing === undefined) return 'would_create';
+    return existing.sha256 === object.sha256 ? 'unchanged' : 'would_conflict';
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface DeadLetter {
+  readonly record: SourceRecord;
+  readonly error: SinkError;
+  readonly schemaId: number | undefined;
+}
+
+class FakeDlq implements DeadLetterPort {
+  readonly sent: DeadLetter[] = [];
+  calls = 0;
+  before: (attempt: number) => Promise<void> | void = () => undefined;
+
+  async send(record: SourceRecord, error: SinkError, schemaId: number | undefined): Promise<void> {
+    const attempt = this.calls++;
+    await this.before(attempt);
+    this.sent.push({ record, error, schemaId });
+  }
+}
+
+class FakeControl implements BatchControl {
+  active = true;
+  heartbeats = 0;
+  readonly checkpoints: string[] = [];
+  onHeartbeat: () => void = () => undefined;
+  onCheckpoint: (offset: string) => void = () => undefined;
+
+  isActive(): boolean {
+    return this.active;
+  }
+
+  async heartbeat(): Promise<void> {
+    this.heartbeats++;
+    this.onHeartbeat();
+  }
+
+  async checkpoint(offset: string): Promise<void> {
+    this.onCheckpoint(offset);
+    this.checkpoints.push(offset);
+  }
+}
+
+const SETTINGS: PipelineSettings = {
+  prefix: 'tow-and-go/',
+  limits: { minLastModified: 946_684_800, maxFutureSkewSeconds: 86_400, maxLinks: 100 },
+  maxPayloadBytes: 1024 * 1024,
+  inflightPerPartition: 8,
+  maxInflightBytes: 64 * 1024 * 1024,
+  retryInitialMs: 100,
+  retryMaxMs: 1000,
+  commitIntervalMs: 0,
+};
+
+function setup(overrides: Partial<PipelineSettings> = {}, random = () => 0.5) {
+  const decoder = new FakeDecoder();
+  const sink = new FakeSink();
+  const dlq = new FakeDlq();
+  const control = new FakeControl();
+  const metrics = new Metrics();
+  const sleeps: number[] = [];
+  const stalledDuringSleep: number[] = [];
+  const pipeline: Pipeline = new Pipeline(
+    { ...SETTINGS, ...overrides },
+    {
+      decoder,
+      sink,
+      dlq,
+      log: pino({ level: 'silent' }),
+      metrics,
+      nowSeconds: () => NOW,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        stalledDuringSleep.push(pipeline.stalled);
+      },
+      random,
+    },
+  );
+  return { pipeline, decoder, sink, dlq, control, metrics, sleeps, stalledDuringSleep };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('Pipeline.processOnce', () => {
+  it('writes the canonical body under <prefix><last_modified>.json with its hash and lineage', async () => {
+    const { pipeline, sink, metrics } = setup();
+    const r = record('42', NOW, { partition: 3, links: [{ link_id: 9, segment_id: 4 }] });
+    await expect(pipeline.processOnce(r)).resolves.toBe('created');
+    const expectedBody = objectBody({ last_modified: NOW, tow_and_go: [{ link_id: 9, segment_id: 4 }] });
+    expect(sink.writes).toHaveLength(1);
+    const written = sink.writes[0];
+    expect(written?.key).toBe(`tow-and-go/${NOW}.json`);
+    expect(written?.body.equals(expectedBody)).toBe(true);
+    expect(written?.sha256).toBe(contentHash(expectedBody));
+    expect(written?.lineage).toEqual({ topic: 'tow-and-go.updates', partition: 3, offset: '42', schemaId: SCHEMA_ID });
+    expect(metrics.bytesWritten.get()).toBe(expectedBody.length);
+  });
+
+  it('counts no written bytes for an identical re-delivery', async () => {
+    const { pipeline, metrics } = setup();
+    await expect(pipeline.processOnce(record('1'))).resolves.toBe('created');
+    const afterFirst = metrics.bytesWritten.get();
+    await expect(pipeline.processOnce(record('2'))).resolves.toBe('unchanged');
+    expect(metrics.bytesWritten.get()).toBe(afterFirst);
+  });
+
+  it('throws a retryable error instead of dead-lettering it', async () => {
+    const { pipeline, sink, dlq } = setup();
+    const outage = new S3UnavailableError('down');
+    sink.before = () => {
+      throw outage;
+    };
+    await expect(pipeline.processOnce(record('1'))).rejects.toBe(outage);
+    expect(dlq.sent).toEqual([]);
+  });
+});
+
+describe('Pipeline.processBatch commit watermark', () => {
+  it.each([
+    ['in order', [0, 1, 2], ['10', '11', '15']],
+    ['last first', [2, 1, 0], ['15']],
+    ['middle first', [1, 0, 2], ['11', '15']],
+    ['first, last, middle', [0, 2, 1], ['10', '15']],
+  ])('commits only over contiguous finished records when they finish %s', async (_name, order, expected) => {
+    const { pipeline, sink, control } = setup();
+    const offsets = ['10', '11', '15'];
+    const gates = new Map(offsets.map((o) => [o, deferred()]));
+    sink.before = (object) => gates.get(object.lineage.offset)?.promise;
+    control.onCheckpoint = (offset) => {
+      // Everything at or before a checkpointed offset must have landed already.
+      for (const o of offsets.filter((x) => BigInt(x) <= BigInt(offset))) expect(sink.finished, `checkpoint ${offset} before ${o} landed`).toContain(o);
+    };
+    const batch = pipeline.processBatch(
+      offsets.map((o, i) => record(o, NOW - 10 + i)),
+      control,
+    );
+    await until(() => sink.writes.length === 3, 'all three writes started');
+    for (const index of order) {
+      gates.get(offsets[index] ?? '')?.resolve();
+      await flush();
+    }
+    await batch;
+    expect(control.checkpoints).toEqual(expected);
+  });
+
+  it('does not commit anything while the first record is still in flight', async () => {
+    const { pipeline, sink, control } = setup();
+    const first = deferred();
+    sink.before = (object) => (object.lineage.offset === '0' ? first.promise : undefined);
+    const batch = pipeline.processBatch([record('0', NOW - 2), record('1', NOW - 1), record('2', NOW)], control);
+    await until(() => sink.finished.length === 2, 'the later two records landed');
+    await flush();
+    expect(control.checkpoints).toEqual([]);
+    first.resolve();
+    await batch;
+    expect(control.checkpoints).toEqual(['2']);
+  });
+
+  it('commits once at the end of the batch when the commit interval has not elapsed', async () => {
+    const { pipeline, control } = setup({ commitIntervalMs: 1_000_000_000 });
+    await pipeline.processBatch([record('5', NOW - 2), record('6', NOW - 1), record('7', NOW)], control);
+    expect(control.checkpoints).toEqual(['7']);
+  });
+
+  it('commits nothing for an empty batch', async () => {
+    const { pipeline, control } = setup();
+    await pipeline.processBatch([], control);
+    expect(control.checkpoints).toEqual([]);
+  });
+});
+
+describe('Pipeline retries', () => {
+  it('retries a retryable sink error until it succeeds, heartbeating, and dead-letters nothing', async () => {
+    const { pipeline, sink, dlq, control, metrics, sleeps, stalledDuringSleep } = setup();
+    sink.before = (_object, attempt) => {
+      if (attempt < 2) throw new S3UnavailableError('PutObject failed: SlowDown (HTTP 503)');
+    };
+    await pipeline.processBatch([record('5')], control);
+    expect(sink.writes).toHaveLength(3);
+    expect(sink.finished).toEqual(['5']);
+    expect(dlq.calls).toBe(0);
+    expect(control.heartbeats).toBe(2);
+    expect(sleeps).toEqual([50, 100]);
+    expect(stalledDuringSleep).toEqual([1, 1]);
+    expect(pipeline.stalled).toBe(0);
+    expect(metrics.stalled.get()).toBe(0);
+    expect(metrics.retries.get({ code: 'S3_UNAVAILABLE' })).toBe(2);
+    expect(metrics.records.get({ outcome: 'created' })).toBe(1);
+    expect(control.checkpoints).toEqual(['5']);
+  });
+
+  it.each([
+    ['the registry is unavailable', 'decoder', () => new RegistryUnavailableError('registry down')],
+    ['S3 rejects the request (403)', 'sink', () => new S3RejectedError('AccessDenied (HTTP 403)')],
+    ['S3 is unavailable', 'sink', () => new S3UnavailableError('SlowDown (HTTP 503)')],
+  ] as const)('stalls and retries, never dead-letters, when %s', async (_name, where, makeError) => {
+    const { pipeline, decoder, sink, dlq, control, metrics } = setup();
+    let failures = 0;
+    const fail = () => {
+      if (failures < 3) {
+        failures++;
+        throw makeError();
+      }
+    };
+    if (where === 'decoder') decoder.before = fail;
+    else sink.before = fail;
+    await pipeline.processBatch([record('9')], control);
+    expect(failures).toBe(3);
+    expect(dlq.calls).toBe(0);
+    expect(metrics.retries.get({ code: makeError().code })).toBe(3);
+    expect(metrics.records.get({ outcome: 'created' })).toBe(1);
+    expect(control.checkpoints).toEqual(['9']);
+  });
+
+  it.each([
+    ['doubles from retryInitialMs up to retryMaxMs, times the jitter', { retryInitialMs: 100, retryMaxMs: 300 }, () => 0.5, [50, 100, 150, 150]],
+    ['never sleeps less than 1 ms', { retryInitialMs: 100, retryMaxMs: 300 }, () => 0, [1, 1, 1, 1]],
+    ['uses the whole cap with jitter 1', { retryInitialMs: 10, retryMaxMs: 1000 }, () => 1, [10, 20, 40, 80]],
+  ])('backoff %s', async (_name, overrides, random, expected) => {
+    const { pipeline, sink, control, sleeps } = setup(overrides, random);
+    sink.before = (_object, attempt) => {
+      if (attempt < 4) throw new S3UnavailableError('down');
+    };
+    await pipeline.processBatch([record('1')], control);
+    expect(sleeps).toEqual(expected);
+    expect(control.heartbeats).toBe(4);
+  });
+
+  it('sleeps a long backoff in slices of at most one second with a heartbeat after each', async () => {
+    const { pipeline, sink, control, sleeps } = setup({ retryInitialMs: 5000, retryMaxMs: 60_000 });
+    sink.before = (_object, attempt) => {
+      if (attempt < 1) throw new S3UnavailableError('down');
+    };
+    await pipeline.processBatch([record('1')], control);
+    expect(sleeps).toEqual([1000, 1000, 500]);
+    expect(control.heartbeats).toBe(3);
+  });
+});
+
+describe('Pipeline dead-lettering', () => {
+  it.each([
+    [
+      'a DecodeError from the decoder',
+      (s: ReturnType<typeof setup>) => {
+        s.decoder.before = () => {
+          throw new DecodeError('WIRE_FORMAT_INVALID', 'wrong magic byte 1');
+        };
+      },
+      record('3'),
+      'WIRE_FORMAT_INVALID',
+      undefined,
+      0,
+    ],
+    [
+      'a DecodeError that knows the writer schema id',
+      (s: ReturnType<typeof setup>) => {
+        s.decoder.before = () => {
+          throw new DecodeError('AVRO_DECODE_FAILED', 'Avro body does not match writer schema 42', 42);
+        };
+      },
+      record('3'),
+      'AVRO_DECODE_FAILED',
+      42,
+      0,
+    ],
+    ['a null value (tombstone)', () => undefined, { ...record('3'), value: null }, 'PAYLOAD_NULL', undefined, 0],
+    ['a ValidationError', () => undefined, record('3', NOW, { links: [{ link_id: 0, segment_id: null }] }), 'VALIDATION_FAILED', SCHEMA_ID, 0],
+    ['a last_modified too far in the future', () => undefined, record('3', NOW + 86_401), 'VALIDATION_FAILED', SCHEMA_ID, 0],
+    [
+      'a ConflictError from the sink',
+      (s: ReturnType<typeof setup>) => {
+        const other = objectBody({ last_modified: NOW, tow_and_go: [] });
+        s.sink.objects.set(`tow-and-go/${NOW}.json`, {
+          key: `tow-and-go/${NOW}.json`,
+          body: other,
+          sha256: contentHash(other),
+          lineage: { topic: 't', partition: 0, offset: '0', schemaId: 1 },
+        });
+      },
+      record('3'),
+      'OBJECT_CONFLICT',
+      SCHEMA_ID,
+      1,
+    ],
+  ] as const)('routes %s to the DLQ with its code and commits past it', async (_name, arrange, r, code, schemaId, sinkWrites) => {
+    const s = setup();
+    arrange(s);
+    await s.pipeline.processBatch([r], s.control);
+    expect(s.dlq.sent).toHaveLength(1);
+    const letter = s.dlq.sent[0];
+    expect(letter?.record).toBe(r);
+    expect(letter?.error.code).toBe(code);
+    expect(letter?.error.retryable).toBe(false);
+    expect(letter?.schemaId).toBe(schemaId);
+    expect(s.sink.writes).toHaveLength(sinkWrites);
+    expect(s.sleeps).toEqual([]);
+    expect(s.metrics.records.get({ outcome: 'dead_lettered' })).toBe(1);
+    expect(s.metrics.deadLetters.get({ code })).toBe(1);
+    expect(s.control.checkpoints).toEqual(['3']);
+  });
+
+  it('retries a DLQ send that fails with KafkaUnavailableError and checkpoints only after it succeeds', async () => {
+    const { pipeline, sink, dlq, control, metrics } = setup();
+    const events: string[] = [];
+    const secondSend = deferred();
+    dlq.before = async (attempt) => {
+      if (attempt === 0) {
+        events.push('dlq:failed');
+        throw new KafkaUnavailableError('could not produce to dead-letter topic');
+      }
+      await secondSend.promise;
+      events.push('dlq:sent');
+    };
+    control.onCheckpoint = (offset) => events.push(`checkpoint:${offset}`);
+    const bad = record('20', NOW - 1, { links: [{ link_id: -1, segment_id: null }] });
+    const good = record('21', NOW);
+    const batch = pipeline.processBatch([bad, good], control);
+
+    await until(() => dlq.calls === 2 && sink.finished.includes('21'), 'the DLQ retry is pending and the next record landed');
+    await flush();
+    expect(control.checkpoints).toEqual([]);
+
+    secondSend.resolve();
+    await batch;
+    expect(events).toEqual(['dlq:failed', 'dlq:sent', 'checkpoint:21']);
+    expect(dlq.sent.map((l) => l.record)).toEqual([bad]);
+    expect(metrics.retries.get({ code: 'KAFKA_UNAVAILABLE' })).toBe(1);
+    expect(control.heartbeats).toBe(1);
+  });
+});
+
+describe('Pipeline ordering by key', () => {
+  it('processes records with the same key in order, so the first snapshot wins', async () => {
+    const { pipeline, sink, dlq, control } = setup();
+    const firstWrite = deferred();
+    sink.before = (object) => (object.lineage.offset === '0' ? firstWrite.promise : undefined);
+    const first = record('0', NOW, { links: [{ link_id: 1, segment_id: null }] });
+    const second = record('1', NOW, { links: [{ link_id: 2, segment_id: null }] });
+    const batch = pipeline.processBatch([first, second], control);
+
+    await until(() => sink.writes.length === 1, 'the first write started');
+    await flush();
+    expect(sink.writes).toHaveLength(1);
+
+    firstWrite.resolve();
+    await batch;
+    expect(sink.writes.map((w) => w.lineage.offset)).toEqual(['0', '1']);
+    expect(sink.objects.get(`tow-and-go/${NOW}.json`)?.lineage.offset).toBe('0');
+    expect(dlq.sent.map((l) => [l.record.offset, l.error.code])).toEqual([['1', 'OBJECT_CONFLICT']]);
+    expect(control.checkpoints.at(-1)).toBe('1');
+  });
+
+  it('runs records with different keys concurrently', async () => {
+    const { pipeline, sink, control } = setup();
+    const firstWrite = deferred();
+    sink.before = (object) => (object.lineage.offset === '0' ? firstWrite.promise : undefined);
+    const batch = pipeline.processBatch([record('0', NOW - 1), record('1', NOW)], control);
+    await until(() => sink.finished.includes('1'), 'the second record landed while the first is pending');
+    expect(sink.finished).toEqual(['1']);
+    firstWrite.resolve();
+    await batch;
+    expect(control.checkpoints.at(-1)).toBe('1');
+  });
+
+  it('does not let a later same-key record write while an earlier one was abandoned on revocation', async () => {
+    const { pipeline, sink, control } = setup();
+    sink.before = (object) => {
+      if (object.lineage.offset === '0') throw new S3UnavailableError('down');
+    };
+    control.onHeartbeat = () => {
+      control.active = false;
+    };
+    const first = record('0', NOW, { links: [{ link_id: 1, segment_id: null }] });
+    const second = record('1', NOW, { links: [{ link_id: 2, segment_id: null }] });
+    await pipeline.processBatch([first, second], control);
+    // The next owner of the partition starts again at offset 0; if offset 1 already wrote the key,
+    // the first snapshot would lose to the second.
+    expect(sink.writes.map((w) => w.lineage.offset)).toEqual(['0']);
+    expect(sink.objects.size).toBe(0);
+    expect(control.checkpoints).toEqual([]);
+  });
+});
+
+describe('Pipeline bugs are not swallowed', () => {
+  it.each([
+    ['the sink', 'sink'],
+    ['the decoder', 'decoder'],
+  ] as const)('rethrows a TypeError from %s and checkpoints nothing past it', async (_name, where) => {
+    const { pipeline, decoder, sink, dlq, control } = setup();
+    const bug = new TypeError("cannot read properties of undefined (reading 'x')");
+    if (where === 'sink') {
+      sink.before = (object) => {
+        if (object.lineage.offset === '1') throw bug;
+      };
+    } else {
+      decoder.before = (text) => {
+        if (JSON.parse(text).last_modified === NOW - 1) throw bug;
+      };
+    }
+    const records = [record('0', NOW - 2), record('1', NOW - 1), record('2', NOW)];
+    await expect(pipeline.processBatch(records, control)).rejects.toBe(bug);
+    expect(dlq.calls).toBe(0);
+    expect(control.checkpoints).toContain('0');
+    expect(control.checkpoints.every((o) => o === '0')).toBe(true);
+  });
+
+  it('starts no further records after a bug', async () => {
+    const { pipeline, sink, control } = setup({ inflightPerPartition: 1 });
+    const bug = new TypeError('bug');
+    sink.before = (object) => {
+      if (object.lineage.offset === '1') throw bug;
+    };
+    await expect(pipeline.processBatch([record('0', NOW - 2), record('1', NOW - 1), record('2', NOW)], control)).rejects.toBe(bug);
+    expect(sink.writes.map((w) => w.lineage.offset)).toEqual(['0', '1']);
+    expect(control.checkpoints).toEqual(['0']);
+  });
+
+  it('rethrows a bug from settle without retrying it', async () => {
+    const { pipeline, sink, control, sleeps } = setup();
+    const bug = new RangeError('bug');
+    sink.before = () => {
+      throw bug;
+    };
+    await expect(pipeline.settle(record('0'), control)).rejects.toBe(bug);
+    expect(sink.writes).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+  });
+});
+
+describe('Pipeline when the batch stops being active', () => {
+  it('settle returns undefined when control turns inactive during a retry', async () => {
+    const { pipeline, sink, control, metrics } = setup();
+    sink.before = () => {
+      throw new S3UnavailableError('down');
+    };
+    control.onHeartbeat = () => {
+      control.active = false;
+    };
+    await expect(pipeline.settle(record('0'), control)).resolves.toBeUndefined();
+    expect(sink.writes).toHaveLength(1);
+    expect(pipeline.stalled).toBe(0);
+    expect(metrics.stalled.get()).toBe(0);
+  });
+
+  it.each([1, 8])('never checkpoints the record abandoned mid-retry or anything after it (inflight %i)', async (inflightPerPartition) => {
+    const { pipeline, sink, control, metrics } = setup({ inflightPerPartition });
+    sink.before = (object) => {
+      if (object.lineage.offset === '1') throw new S3UnavailableError('down');
+    };
+    control.onHeartbeat = () => {
+      control.active = false;
+    };
+    const records = [record('0', NOW - 3), record('1', NOW - 2), record('2', NOW - 1), record('3', NOW)];
+    await expect(pipeline.processBatch(records, control)).resolves.toBeUndefined();
+    // Whether offset 0 is committed depends on whether its commit ran before the batch went inactive;
+    // nothing at or past the abandoned offset 1 ever is.
+    expect(control.checkpoints.every((o) => o === '0')).toBe(true);
+    expect(sink.finished).not.toContain('1');
+    expect(metrics.records.get({ outcome: 'created' })).toBe(sink.finished.length);
+  });
+
+  it('commits what landed before the stall and starts no record after the batch went inactive', async () => {
+    const { pipeline, sink, control } = setup({ inflightPerPartition: 1 });
+    sink.before = (object) => {
+      if (object.lineage.offset === '1') throw new S3UnavailableError('down');
+    };
+    control.onHeartbeat = () => {
+      control.active = false;
+    };
+    await pipeline.processBatch([record('0', NOW - 3), record('1', NOW - 2), record('2', NOW - 1), record('3', NOW)], control);
+    expect(control.checkpoints).toEqual(['0']);
+    expect(sink.writes.map((w) => w.lineage.offset)).toEqual(['0', '1']);
+  });
+
+  it('does not commit records that finish after the batch went inactive', async () => {
+    const { pipeline, sink, control } = setup();
+    const gate = deferred();
+    sink.before = (object) => (object.lineage.offset === '0' ? gate.promise : undefined);
+    const batch = pipeline.processBatch([record('0', NOW - 1), record('1', NOW)], control);
+    await until(() => sink.writes.length === 2, 'both writes started');
+    control.active = false;
+    gate.resolve();
+    await batch;
+    expect(sink.finished).toEqual(['1', '0']);
+    expect(control.checkpoints).toEqual([]);
+  });
+
+  it('starts no record of a batch whose control is already inactive', async () => {
+    const { pipeline, sink, control } = setup();
+    control.active = false;
+    await pipeline.processBatch([record('0'), record('1', NOW - 1)], control);
+    expect(sink.writes).toEqual([]);
+    expect(control.checkpoints).toEqual([]);
+  });
+});
+
+describe('Pipeline in-flight bounds', () => {
+  /** Each write waits a pseudo-random number of turns, so completions interleave. */
+  function jitteredSink(sink: FakeSink, seen: number[], metrics: Metrics): void {
+    let state = 12345;
+    sink.before = async () => {
+      seen.push(metrics.inflight.get());
+      state = (state * 1103515245 + 12345) % 2147483648;
+      for (let i = 0; i < 1 + (state % 4); i++) await new Promise<void>((r) => setImmediate(r));
+    };
+  }
+
+  it.each([1, 3, 8])('never has more than inflightPerPartition=%i records in flight', async (limit) => {
+    const { pipeline, sink, control, metrics } = setup({ inflightPerPartition: limit });
+    const seen: number[] = [];
+    jitteredSink(sink, seen, metrics);
+    const records = Array.from({ length: 40 }, (_, i) => record(String(100 + i), NOW - 100 + i));
+    await pipeline.processBatch(records, control);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(limit);
+    expect(sink.maxActive).toBeLessThanOrEqual(limit);
+    expect(sink.maxActive).toBe(limit);
+    expect(sink.finished).toHaveLength(40);
+    expect(metrics.inflight.get()).toBe(0);
+    expect(control.checkpoints.at(-1)).toBe('139');
+    const asNumbers = control.checkpoints.map(Number);
+    expect(asNumbers).toEqual([...asNumbers].sort((a, b) => a - b));
+    expect(new Set(asNumbers).size).toBe(asNumbers.length);
+  });
+
+  it('waits for bytes in flight to drop below maxInflightBytes', async () => {
+    const records = Array.from({ length: 10 }, (_, i) => record(String(i), NOW - 10 + i));
+    const size = records[0]?.value?.length ?? 0;
+    const { pipeline, sink, control, metrics } = setup({ inflightPerPartition: 8, maxInflightBytes: size * 2 });
+    jitteredSink(sink, [], metrics);
+    await pipeline.processBatch(records, control);
+    expect(sink.maxActive).toBe(2);
+    expect(sink.finished).toHaveLength(10);
+  });
+});
+
+describe('Pipeline replay options', () => {
+  it('skips records that accept rejects without decoding them, and still commits past them', async () => {
+    const { pipeline, decoder, sink, dlq, control, metrics } = setup({ accept: (r) => r.offset !== '1' });
+    await pipeline.processBatch([record('0', NOW - 2), record('1', NOW - 1), record('2', NOW)], control);
+    expect(decoder.calls).toHaveLength(2);
+    expect(sink.writes.map((w) => w.lineage.offset)).toEqual(['0', '2']);
+    expect(dlq.calls).toBe(0);
+    expect(metrics.records.get({ outcome: 'skipped' })).toBe(1);
+    expect(control.checkpoints.at(-1)).toBe('2');
+  });
+
+  it.each([
+    ['an absent key', undefined, 'would_create'],
+    ['the same snapshot', [{ link_id: 1, segment_id: null }], 'unchanged'],
+    ['a different snapshot', [{ link_id: 2, segment_id: null }], 'would_conflict'],
+  ] as const)('in dry-run asks the sink for a plan and writes nothing: %s gives %s', async (_name, storedLinks, expected) => {
+    const { pipeline, sink, metrics } = setup({ dryRun: true });
+    if (storedLinks !== undefined) {
+      const body = objectBody({ last_modified: NOW, tow_and_go: [...storedLinks] });
+      const key = `tow-and-go/${NOW}.json`;
+      sink.objects.set(key, { key, body, sha256: contentHash(body), lineage: { topic: 't', partition: 0, offset: '0', schemaId: 1 } });
+    }
+    await expect(pipeline.processOnce(record('5'))).resolves.toBe(expected);
+    expect(sink.plans).toHaveLength(1);
+    expect(sink.writes).toEqual([]);
+    expect(metrics.bytesWritten.get()).toBe(0);
+  });
+
+  it('in dry-run reports a permanent failure as dead_lettered without sending it to the DLQ', async () => {
+    const { pipeline, dlq, metrics } = setup({ dryRun: true });
+    await expect(pipeline.processOnce(record('5', NOW, { links: [{ link_id: 0, segment_id: null }] }))).resolves.toBe('dead_lettered');
+    expect(dlq.calls).toBe(0);
+    expect(metrics.deadLetters.total()).toBe(0);
+  });
+});

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { ValidationError } from '../../src/errors.ts';
+import { contentHash, objectBody, objectKey, type SnapshotLimits, summarizeIssues, validateSnapshot } from '../../src/snapshot.ts';
+
+const NOW = 1_700_000_000;
+const LIMITS: SnapshotLimits = { minLastModified: 946_684_800, maxFutureSkewSeconds: 86_400, maxLinks: 3 };
+
+function validationError(value: unknown): ValidationError {
+  try {
+    validateSnapshot(value, LIMITS, NOW);
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw error;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('validateSnapshot', () => {
+  it('accepts a valid snapshot with null and numeric segment ids', () => {
+    const value = {
+      last_modified: NOW,
+      tow_and_go: [
+        { link_id: 1, segment_id: 10 },
+        { link_id: 2, segment_id: null },
+      ],
+    };
+    expect(validateSnapshot(value, LIMITS, NOW)).toEqual(value);
+  });
+
+  it('accepts an empty link list', () => {
+    expect(validateSnapshot({ last_modified: NOW, tow_and_go: [] }, LIMITS, NOW)).toEqual({ last_modified: NOW, tow_and_go: [] });
+  });
+
+  it('drops unknown fields at every level so the body keeps the seed shape', () => {
+    const result = validateSnapshot({ last_modified: NOW, extra: 'x', tow_and_go: [{ link_id: 1, segment_id: null, speed: 3 }] }, LIMITS, NOW);
+    expect(result).toStrictEqual({ last_modified: NOW, tow_and_go: [{ link_id: 1, segment_id: null }] });
+  });
+
+  it.each([
+    ['last_modified at the lower bound', LIMITS.minLastModified],
+    ['last_modified exactly at the future-skew bound', NOW + LIMITS.maxFutureSkewSeconds],
+  ])('accepts %s', (_name, lastModified) => {
+    expect(validateSnapshot({ last_modified: lastModified, tow_and_go: [] }, LIMITS, NOW).last_modified).toBe(lastModified);
+  });
+
+  it.each([
+    ['last_modified below the minimum', { last_modified: LIMITS.minLastModified - 1, tow_and_go: [] }, 'last_modified: must be at or after 946684800'],
+    [
+      'last_modified past the future-skew bound',
+      { last_modified: NOW + LIMITS.maxFutureSkewSeconds + 1, tow_and_go: [] },
+      'last_modified: must be at most 86400s',
+    ],
+    ['a fractional last_modified', { last_modified: NOW + 0.5, tow_and_go: [] }, 'last_modified:'],
+    ['a string last_modified', { last_modified: String(NOW), tow_and_go: [] }, 'last_modified:'],
+    ['a missing tow_and_go', { last_modified: NOW }, 'tow_and_go:'],
+    [
+      'a zero link_id',
+      {
+        last_modified: NOW,
+        tow_and_go: [
+          { link_id: 1, segment_id: 1 },
+          { link_id: 0, segment_id: 1 },
+        ],
+      },
+      'tow_and_go[1].link_id:',
+    ],
+    ['a negative segment_id', { last_modified: NOW, tow_and_go: [{ link_id: 1, segment_id: -4 }] }, 'tow_and_go[0].segment_id:'],
+    ['a missing segment_id', { last_modified: NOW, tow_and_go: [{ link_id: 1 }] }, 'tow_and_go[0].segment_id:'],
+    [
+      'more links than maxLinks',
+      { last_modified: NOW, tow_and_go: [1, 2, 3, 4].map((id) => ({ link_id: id, segment_id: null })) },
+      'tow_and_go: must have at most 3 links',
+    ],
+    ['a non-object value', [1, 2], '(root):'],
+    ['null', null, '(root):'],
+  ])('rejects %s with a ValidationError naming the field', (_name, value, expected) => {
+    const error = validationError(value);
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain(`invalid snapshot: ${expected}`);
+  });
+
+  it('carries the zod issues as the cause', () => {
+    const error = validationError({ last_modified: NOW, tow_and_go: [{ link_id: -1, segment_id: null }] });
+    expect(Array.isArray(error.cause)).toBe(true);
+    expect(error.cause).toEqual([expect.objectContaining({ path: ['tow_and_go', 0, 'link_id'] })]);
+  });
+
+  it('never puts payload values in the message', () => {
+    const error = validationError({ last_modified: 123_456_789, tow_and_go: [{ link_id: -987_654_321, segment_id: null }] });
+    expect(error.message).not.toContain('123456789');
+    expect(error.message).not.toContain('987654321');
+  });
+
+  it('counts the further problems after the first', () => {
+    const error = validationError({ last_modified: 1, tow_and_go: [{ link_id: 0, segment_id: 0 }] });
+    expect(error.message).toMatch(/^invalid snapshot: last_modified: .* \(\+2 more\)$/);
+  });
+});
+
+describe('summarizeIssues', () => {
+  it('says "unknown problem" when there are no issues', () => {
+    expect(summarizeIssues([])).toBe('unknown problem');
+  });
+
+  it('formats the path of the first issue with indexes in brackets', () => {
+    const issues: z.core.$ZodIssue[] = [
+      { code: 'custom', path: ['tow_and_go', 3, 'link_id'], message: 'Too small', input: 0 },
+      { code: 'custom', path: ['last_modified'], message: 'Bad', input: 0 },
+    ];
+    expect(summarizeIssues(issues)).toBe('tow_and_go[3].link_id: Too small (+1 more)');
+  });
+});
+
+describe('objectKey', () => {
+  it.each([
+    ['tow-and-go/', 1_700_000_000, 'tow-and-go/1700000000.json'],
+    ['', 946_684_800, '946684800.json'],
+    ['a/b/', 1, 'a/b/1.json'],
+  ])('with prefix %j and last_modified %i is %s', (prefix, lastModified, key) => {
+    expect(objectKey(prefix, { last_modified: lastModified })).toBe(key);
+  });
+});
+
+describe('objectBody', () => {
+  it('writes the seed shape with fields in the seed order and no whitespace', () => {
+    const body = objectBody({
+      last_modified: 5,
+      tow_and_go: [
+        { link_id: 1, segment_id: null },
+        { link_id: 2, segment_id: 9 },
+      ],
+    });
+    expect(body.toString('utf8')).toBe('{"last_modified":5,"tow_and_go":[{"link_id":1,"segment_id":null},{"link_id":2,"segment_id":9}]}');
+  });
+
+  it('writes an empty link list as []', () => {
+    expect(objectBody({ last_modified: 5, tow_and_go: [] }).toString('utf8')).toBe('{"last_modified":5,"tow_and_go":[]}');
+  });
+
+  it('gives the same bytes for the same snapshot regardless of input key order', () => {
+    const a = validateSnapshot({ last_modified: NOW, tow_and_go: [{ link_id: 7, segment_id: 8 }] }, LIMITS, NOW);
+    const b = validateSnapshot({ tow_and_go: [{ segment_id: 8, link_id: 7 }], last_modified: NOW }, LIMITS, NOW);
+    expect(objectBody(a).equals(objectBody(b))).toBe(true);
+  });
+
+  it('is valid JSON that parses back to the snapshot', () => {
+    const snapshot = { last_modified: NOW, tow_and_go: [{ link_id: 9_007_199_254_740_991, segment_id: null }] };
+    expect(JSON.parse(objectBody(snapshot).toString('utf8'))).toEqual(snapshot);
+  });
+});
+
+describe('contentHash', () => {
+  it('is the hex SHA-256 of the bytes', () => {
+    expect(contentHash(Buffer.from('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it('differs for different bodies', () => {
+    expect(contentHash(Buffer.from('{"a":1}'))).not.toBe(contentHash(Buffer.from('{"a":2}')));
+  });
+});
