@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro, { type Resolver, type Type } from 'avsc';
 import { AvroShapeError, assertWellFormedAvro } from './avro-guard.ts';
-import { DecodeError, RegistryUnavailableError } from './errors.ts';
+import { DecodeError, describeError, RegistryUnavailableError } from './errors.ts';
 
 export const SNAPSHOT_SCHEMA_PATH = new URL('../avro/tow-and-go-snapshot.avsc', import.meta.url);
 const MAGIC_BYTE = 0;
@@ -188,7 +188,7 @@ export class AvroEncoder {
       .then((r) => r.id)
       .catch((error: unknown) => {
         this.#schemaId = undefined;
-        throw new RegistryUnavailableError(`could not register the schema under subject ${this.#subject}`, { cause: error });
+        throw new RegistryUnavailableError(`could not register the schema under subject ${this.#subject}: ${describeError(error)}`, { cause: error });
       });
     return this.#schemaId;
   }

@@ -134,6 +134,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
     {
       onJoined: (memberId, assignment) => {
         health.joined = true;
+        metrics.groupJoins.add({}, 1);
         log.info({ memberId, assignment }, 'joined consumer group');
       },
       onRebalancing: () => {

@@ -52,6 +52,7 @@ export class Metrics {
   readonly retries = this.#define('tow_and_go_retries_total', 'Retryable failures, by error code.', 'counter');
   readonly bytesWritten = this.#define('tow_and_go_s3_written_bytes_total', 'Bytes of snapshot bodies written to S3.', 'counter');
   readonly writeSeconds = this.#define('tow_and_go_s3_write_seconds_total', 'Time spent in S3 writes.', 'counter');
+  readonly groupJoins = this.#define('tow_and_go_group_joins_total', 'Times this member joined (or rejoined) the consumer group.', 'counter');
   readonly commits = this.#define('tow_and_go_commits_total', 'Offset commits sent to the group coordinator.', 'counter');
   readonly stalled = this.#define('tow_and_go_stalled_records', 'Records currently waiting out a retryable failure.', 'gauge');
   readonly inflight = this.#define('tow_and_go_inflight_records', 'Records currently being processed.', 'gauge');

@@ -170,6 +170,8 @@ export async function allCommitted(t: TestEnv): Promise<boolean> {
 }
 
 export interface DlqRecord {
+  readonly partition: number;
+  readonly offset: string;
   readonly key: string | null;
   readonly value: Buffer | null;
   readonly headers: Record<string, string>;
@@ -187,10 +189,10 @@ export async function readTopic(topic: string): Promise<DlqRecord[]> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`read ${out.length}/${total} records of ${topic}`)), 60_000);
     void consumer.run({
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-        out.push({ key: message.key?.toString('utf8') ?? null, value: message.value, headers });
+        out.push({ partition, offset: message.offset, key: message.key?.toString('utf8') ?? null, value: message.value, headers });
         if (out.length >= total) {
           clearTimeout(timer);
           resolve();
@@ -248,7 +250,12 @@ export function spawnConsumer(t: TestEnv, extraEnv: Record<string, string> = {})
 }
 
 export function stack(...args: string[]): void {
-  const result = spawnSync('bash', [`${ROOT}stack/stack.sh`, ...args], { stdio: 'inherit', timeout: 10 * 60_000 });
+  stackWith({}, ...args);
+}
+
+/** stack.sh with extra environment, e.g. S3PROXY_LATENCY_MS for a slow S3. */
+export function stackWith(env: Record<string, string>, ...args: string[]): void {
+  const result = spawnSync('bash', [`${ROOT}stack/stack.sh`, ...args], { stdio: 'inherit', timeout: 10 * 60_000, env: { ...process.env, ...env } });
   if (result.status !== 0) throw new Error(`stack.sh ${args.join(' ')} failed with ${String(result.status)}`);
 }
 
