@@ -101,7 +101,7 @@ export class S3RejectedError extends SinkError {
   }
 }
 
-/** A Kafka call (DLQ produce, commit) failed; kafkajs reconnects underneath. */
+/** A produce (DLQ, publisher) failed; kafkajs reconnects underneath. Commit failures stay kafkajs' own errors. */
 export class KafkaUnavailableError extends SinkError {
   constructor(message: string, options: SinkErrorOptions = {}) {
     super('KAFKA_UNAVAILABLE', message, true, options);

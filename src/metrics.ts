@@ -45,7 +45,7 @@ interface Metric {
 export class Metrics {
   readonly #metrics: Metric[] = [];
 
-  /** Records by final outcome: created, unchanged, overwritten, dead_lettered. */
+  /** Records by final outcome: created, unchanged, overwritten, dead_lettered; replay adds skipped, would_create, would_conflict. */
   readonly records = this.#define('tow_and_go_records_total', 'Records finished, by outcome.', 'counter');
   readonly deadLetters = this.#define('tow_and_go_dead_letters_total', 'Records routed to the dead-letter topic, by error code.', 'counter');
   /** Retryable failures, by error code; each is followed by a backoff. */

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Kafka } from 'kafkajs';
 import type { AvroEncoder } from './codec.ts';
-import { InputError, SinkError } from './errors.ts';
+import { InputError, KafkaUnavailableError, SinkError } from './errors.ts';
 import { type Snapshot, type SnapshotLimits, snapshotSchema, summarizeIssues } from './snapshot.ts';
 
 export interface ParsedInput {
@@ -82,7 +82,7 @@ export async function publishSnapshots(kafka: Kafka, topic: string, encoder: Avr
     }
   } catch (error) {
     if (error instanceof SinkError) throw error;
-    throw new InputError(`publishing to ${topic} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new KafkaUnavailableError(`publishing to ${topic} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   } finally {
     await producer.disconnect();
   }

@@ -121,7 +121,11 @@ export async function runReplay(kafka: Kafka, pipeline: Pipeline, metrics: Metri
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const range = pending.get(batch.partition);
-        if (range === undefined) return;
+        if (range === undefined) {
+          // Nothing (more) to replay here: stop fetching it instead of re-reading it in a loop.
+          consumer.pause([{ topic: o.topic, partitions: [batch.partition] }]);
+          return;
+        }
         const inRange = batch.messages.filter((m) => BigInt(m.offset) < BigInt(range.end)).map((m) => toSourceRecord(batch.topic, batch.partition, m));
         try {
           await pipeline.processBatch(inRange, {
