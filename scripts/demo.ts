@@ -16,6 +16,7 @@ import { publishSnapshots } from '../src/publish.ts';
 import { createS3Client } from '../src/sink/s3.ts';
 import { objectKey, type Snapshot } from '../src/snapshot.ts';
 import { createKafka } from '../src/source/kafka.ts';
+import { filterKnownWarnings } from '../src/warnings.ts';
 
 const SEED: Snapshot = {
   last_modified: 1684216515,
@@ -69,6 +70,7 @@ async function main(): Promise<void> {
   process.stdout.write('the stack keeps running: `npm run stack:down` stops it\n');
 }
 
+filterKnownWarnings();
 main().then(
   () => process.exit(0),
   (error: unknown) => {

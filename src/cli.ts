@@ -17,6 +17,7 @@ import { resetGroupOffsets } from './offsets.ts';
 import { parseSnapshots, publishSnapshots, readInput } from './publish.ts';
 import { parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
 import { createKafka } from './source/kafka.ts';
+import { filterKnownWarnings } from './warnings.ts';
 
 const USAGE = `usage:
   tow-and-go consume                      run the sink (consumer group) until SIGTERM/SIGINT
@@ -157,6 +158,7 @@ function stack(args: readonly string[]): number {
   return result.status ?? 1;
 }
 
+filterKnownWarnings();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
