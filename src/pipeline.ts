@@ -50,8 +50,13 @@ export interface PipelineDeps {
 
 /** What the source gives the pipeline with each batch: how to ack, and whether to keep going. */
 export interface BatchControl {
-  /** False once the partition is revoked, the batch is stale, or shutdown started. */
+  /** False once the partition is revoked, the batch is stale, or shutdown started: start nothing new. */
   isActive(): boolean;
+  /**
+   * Whether commits are still ours to make. Stays true during a graceful shutdown (what landed is
+   * committed before leaving the group) and turns false when the partition is revoked or stale.
+   */
+  canCommit(): boolean;
   heartbeat(): Promise<void>;
   /** Everything up to and including `offset` has finished: resolve and commit it. */
   checkpoint(offset: string): Promise<void>;
@@ -160,7 +165,7 @@ export class Pipeline {
       lastCommit = Date.now();
       commits = commits.then(async () => {
         const offset = watermark.committed;
-        if (offset !== undefined && control.isActive()) await control.checkpoint(offset);
+        if (offset !== undefined && control.canCommit()) await control.checkpoint(offset);
       });
       return commits;
     };

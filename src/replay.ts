@@ -130,6 +130,7 @@ export async function runReplay(kafka: Kafka, pipeline: Pipeline, metrics: Metri
         try {
           await pipeline.processBatch(inRange, {
             isActive: () => isRunning() && !isStale(),
+            canCommit: () => !isStale(),
             heartbeat,
             checkpoint: async (offset) => {
               resolveOffset(offset);

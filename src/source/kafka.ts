@@ -91,6 +91,7 @@ export class KafkaSource {
   readonly #metrics: Metrics;
   readonly #events: SourceEvents;
   #stopping = false;
+  readonly #batches = new Set<Promise<void>>();
 
   constructor(kafka: Kafka, s: SourceSettings, pipeline: Pipeline, log: Logger, metrics: Metrics, events: SourceEvents) {
     this.#s = s;
@@ -134,13 +135,27 @@ export class KafkaSource {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.#s.partitionsConcurrently,
-      eachBatch: (payload) => this.#eachBatch(payload),
+      eachBatch: (payload) => {
+        const running = this.#eachBatch(payload);
+        const tracked = running.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.#batches.add(tracked);
+        void tracked.finally(() => this.#batches.delete(tracked));
+        return running;
+      },
     });
   }
 
-  /** Stops fetching, waits for running batches (which commit what landed), leaves the group. */
+  /**
+   * Stops starting records, waits for the running batches to finish their in-flight writes and
+   * commit what landed, and only then disconnects (which leaves the group). kafkajs' own
+   * disconnect does not wait for a batch handler's last commit, so this order is ours to keep.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
+    await Promise.allSettled(this.#batches);
     await this.#consumer.disconnect();
   }
 
@@ -149,7 +164,8 @@ export class KafkaSource {
     const records = batch.messages.map((m) => toSourceRecord(batch.topic, batch.partition, m));
     try {
       await this.#pipeline.processBatch(records, {
-        isActive: () => isRunning() && !isStale(),
+        isActive: () => !this.#stopping && isRunning() && !isStale(),
+        canCommit: () => !isStale(),
         heartbeat,
         checkpoint: async (offset) => {
           resolveOffset(offset);

@@ -151,8 +151,15 @@ class FakeControl implements BatchControl {
   onHeartbeat: () => void = () => undefined;
   onCheckpoint: (offset: string) => void = () => undefined;
 
+  /** Undefined: commits follow `active` (revocation); a boolean models a graceful shutdown. */
+  committable: boolean | undefined;
+
   isActive(): boolean {
     return this.active;
+  }
+
+  canCommit(): boolean {
+    return this.committable ?? this.active;
   }
 
   async heartbeat(): Promise<void> {
@@ -608,6 +615,20 @@ describe('Pipeline when the batch stops being active', () => {
     await batch;
     expect(sink.finished).toEqual(['1', '0']);
     expect(control.checkpoints).toEqual([]);
+  });
+
+  it('on graceful shutdown (inactive but still committable) commits what landed, including records that finish late', async () => {
+    const { pipeline, sink, control } = setup();
+    const gate = deferred();
+    sink.before = (object) => (object.lineage.offset === '0' ? gate.promise : undefined);
+    const batch = pipeline.processBatch([record('0', NOW - 2), record('1', NOW - 1), record('2', NOW)], control);
+    await until(() => sink.writes.length === 3, 'all writes started');
+    control.active = false;
+    control.committable = true;
+    gate.resolve();
+    await batch;
+    expect(sink.finished).toEqual(['1', '2', '0']);
+    expect(control.checkpoints.at(-1)).toBe('2');
   });
 
   it('starts no record of a batch whose control is already inactive', async () => {
