@@ -189,6 +189,8 @@ export class Pipeline {
         this.#d.metrics.records.add({ outcome }, 1);
         watermark.complete(index);
         await checkpoint(false);
+        // Long batches keep the membership alive (kafkajs sends at most one per heartbeat interval).
+        await control.heartbeat();
       })()
         .catch((error: unknown) => {
           failure ??= { error };
