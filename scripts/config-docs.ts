@@ -96,7 +96,7 @@ export const ERROR_CATALOGUE: ReadonlyArray<{ readonly error: SinkError; readonl
   { error: new KafkaUnavailableError('x'), what: `Producing the dead-letter copy failed; the source offset is committed only after the DLQ has it. ${STALLS}` },
   {
     error: new InputError('x'),
-    what: 'CLI input is invalid: a `publish` file or line that is not a valid snapshot (nothing is sent), a failed publish, a bad `replay`/`offsets` argument, or an offsets reset of a group with live members. Exit code 2.',
+    what: 'CLI input is invalid: a `publish` file or line that is not a valid snapshot (nothing is sent), a bad `replay`/`offsets` argument, or an offsets reset of a group with live members. Exit code 2.',
   },
 ];
 
