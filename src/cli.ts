@@ -16,7 +16,7 @@ import { Metrics } from './metrics.ts';
 import { resetGroupOffsets } from './offsets.ts';
 import { parseSnapshots, publishSnapshots, readInput } from './publish.ts';
 import { parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
-import { createKafka } from './source/kafka.ts';
+import { createKafka, createProducer } from './source/kafka.ts';
 import { filterKnownWarnings } from './warnings.ts';
 
 const USAGE = `usage:
@@ -103,7 +103,7 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
   const admin = kafka.admin();
   await admin.connect();
   const ranges = await resolveRanges(admin, config.KAFKA_TOPIC, from, to).finally(() => admin.disconnect());
-  const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  const producer = createProducer(kafka);
   await producer.connect();
   // Offsets bound the range; record timestamps make a time range exact (CreateTime need not be monotonic).
   const fromMs = from.kind === 'time' ? from.ms : Number.NEGATIVE_INFINITY;

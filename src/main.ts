@@ -14,7 +14,7 @@ import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { Pipeline, type PipelineSettings } from './pipeline.ts';
 import { createS3Client, S3Sink, type S3SinkSettings } from './sink/s3.ts';
-import { createKafka, KafkaSource } from './source/kafka.ts';
+import { createKafka, createProducer, KafkaSource } from './source/kafka.ts';
 
 export interface RunningService {
   readonly health: Health;
@@ -107,7 +107,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   const sinkSettings = s3Settings(c);
   const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
   const kafka = createKafka(c, log.child({ component: 'kafka' }));
-  const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  const producer = createProducer(kafka);
   await producer.connect();
 
   const pipeline = buildPipeline(c, { codec, sink, producer, log, metrics });

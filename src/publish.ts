@@ -8,6 +8,7 @@ import type { Kafka } from 'kafkajs';
 import type { AvroEncoder } from './codec.ts';
 import { InputError, KafkaUnavailableError, SinkError } from './errors.ts';
 import { type Snapshot, type SnapshotLimits, snapshotSchema, summarizeIssues } from './snapshot.ts';
+import { createProducer } from './source/kafka.ts';
 
 export interface ParsedInput {
   readonly snapshots: readonly Snapshot[];
@@ -70,7 +71,7 @@ export async function readInput(path: string | undefined): Promise<{ text: strin
 /** Produces every snapshot; returns the schema id used. Batches keep memory flat for big inputs. */
 export async function publishSnapshots(kafka: Kafka, topic: string, encoder: AvroEncoder, snapshots: readonly Snapshot[]): Promise<number> {
   const schemaId = await encoder.schemaId();
-  const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     const batchSize = 500;

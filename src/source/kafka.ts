@@ -14,7 +14,17 @@
  * - A CRASH that kafkajs will not restart from, or a STOP we did not ask for, is fatal: the process
  *   exits non-zero so its supervisor restarts it, instead of idling as a zombie.
  */
-import { type Consumer, type EachBatchPayload, Kafka, type KafkaConfig, type KafkaMessage, logLevel, type SASLOptions } from 'kafkajs';
+import {
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaConfig,
+  type KafkaMessage,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { SourceRecord } from '../dlq.ts';
@@ -61,6 +71,17 @@ function saslOptions(c: KafkaSettings): SASLOptions | undefined {
     case 'scram-sha-512':
       return { mechanism: 'scram-sha-512', username, password };
   }
+}
+
+/**
+ * The one producer configuration (DLQ, publisher, replay). Not idempotent: kafkajs' idempotent
+ * producer wants unbounded retries, which would hang a send through a broker outage instead of
+ * handing the failure to the pipeline's own backoff. A retry can then duplicate a record, which
+ * both consumers of these topics tolerate: an identical snapshot is a no-op, and the DLQ is
+ * documented as at-least-once. One request in flight keeps the order; acks are per send (-1).
+ */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({ allowAutoTopicCreation: false, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
 export function toSourceRecord(topic: string, partition: number, m: KafkaMessage): SourceRecord {
