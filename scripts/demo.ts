@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const up = spawnSync('bash', [fileURLToPath(new URL('../stack/stack.sh', import.meta.url)), 'up'], { stdio: 'inherit' });
   if (up.status !== 0) throw new Error('stack/stack.sh up failed; see .stack/logs/');
 
-  const config = loadConfig({ ...process.env, PROGRESS_INTERVAL_MS: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' });
+  const config = loadConfig({ ...process.env, PROGRESS_INTERVAL_MS: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   step(`publishing the seed example to ${config.KAFKA_TOPIC}`);
   const registry = createRegistry({ url: config.SCHEMA_REGISTRY_URL, timeoutMs: config.SCHEMA_REGISTRY_TIMEOUT_MS });
   const encoder = new AvroEncoder(registry, loadSnapshotSchema().raw, valueSubject(config.KAFKA_TOPIC));
