@@ -5,6 +5,7 @@
  * 4. prints where it landed and what it holds, then stops the consumer (the stack keeps running).
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import pino from 'pino';
@@ -18,14 +19,8 @@ import { objectKey, type Snapshot } from '../src/snapshot.ts';
 import { createKafka } from '../src/source/kafka.ts';
 import { filterKnownWarnings } from '../src/warnings.ts';
 
-const SEED: Snapshot = {
-  last_modified: 1684216515,
-  tow_and_go: [
-    { link_id: 17806054, segment_id: 457160414 },
-    { link_id: 17857682, segment_id: 414984019 },
-    { link_id: 17857686, segment_id: null },
-  ],
-};
+/** The seed's example (the upload job's documented input), shipped in avro/examples/. */
+const SEED = JSON.parse(readFileSync(new URL('../avro/examples/seed-snapshot.json', import.meta.url), 'utf8')) as Snapshot;
 
 function step(text: string): void {
   process.stdout.write(`\n==> ${text}\n`);

@@ -97,16 +97,7 @@ export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink:
 export async function startConsumerService(c: Config, log: Logger): Promise<RunningService> {
   log.info({ config: redactedConfig(c) }, 'starting tow-and-go consumer');
   const metrics = new Metrics();
-  const registrySettings = {
-    url: c.SCHEMA_REGISTRY_URL,
-    username: c.SCHEMA_REGISTRY_USERNAME,
-    password: c.SCHEMA_REGISTRY_PASSWORD,
-    timeoutMs: c.SCHEMA_REGISTRY_TIMEOUT_MS,
-  };
-  const codec = new AvroCodec(createRegistry(registrySettings), registrySettings, loadSnapshotSchema().type);
-  const sinkSettings = s3Settings(c);
-  const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
-  const kafka = createKafka(c, log.child({ component: 'kafka' }));
+  const { codec, sink, kafka } = buildAdapters(c, log);
   const producer = createProducer(kafka);
   await producer.connect();
 

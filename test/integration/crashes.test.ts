@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { objectBody } from '../../src/snapshot.ts';
+import { prng } from '../support/prng.ts';
 import {
   allCommitted,
   baseTime,
@@ -21,18 +22,6 @@ import {
   testEnv,
   waitFor,
 } from '../support/stack.ts';
-
-/** A seeded PRNG, so a failing run can be reproduced from the seed it prints. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('process crashes and shutdowns', () => {
   const processes: ConsumerProcess[] = [];

@@ -2,7 +2,7 @@
  * The spine, end to end on the real stack: publish → Kafka → registry + Avro → zod → S3 → commit.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import avro from 'avsc';
@@ -29,14 +29,8 @@ import {
   waitFor,
 } from '../support/stack.ts';
 
-const SEED: Snapshot = {
-  last_modified: 1684216515,
-  tow_and_go: [
-    { link_id: 17806054, segment_id: 457160414 },
-    { link_id: 17857682, segment_id: 414984019 },
-    { link_id: 17857686, segment_id: null },
-  ],
-};
+/** The seed's example (the upload job's documented input), shipped in avro/examples/. */
+const SEED = JSON.parse(readFileSync(new URL('../../avro/examples/seed-snapshot.json', import.meta.url), 'utf8')) as Snapshot;
 
 /** Registers a schema through the registry's REST API, as any Confluent-compatible producer does. */
 async function registerSchema(subject: string, schema: unknown): Promise<number> {

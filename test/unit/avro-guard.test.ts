@@ -2,6 +2,7 @@ import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { AvroShapeError, assertWellFormedAvro } from '../../src/avro-guard.ts';
 import { loadSnapshotSchema } from '../../src/codec.ts';
+import { prng } from '../support/prng.ts';
 
 const { type } = loadSnapshotSchema();
 
@@ -24,18 +25,6 @@ function varint(n: bigint): Buffer {
     out.push(z > 0n ? low | 0x80 : low);
   } while (z > 0n);
   return Buffer.from(out);
-}
-
-/** mulberry32: small, deterministic, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shapeError(t: avro.Type, buf: Buffer): AvroShapeError {
