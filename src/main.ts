@@ -132,6 +132,8 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
         health.joined = false;
       },
       onFatal: (error) => {
+        // kafkajs reports a dead consumer twice (CRASH, then STOP): one line is enough.
+        if (health.fatal) return;
         health.fatal = true;
         log.fatal({ err: describeError(error) }, 'consumer failed for good; exiting so the supervisor restarts it');
         fail(error);
