@@ -74,6 +74,11 @@ export const SETTINGS = {
   ),
   S3_SECRET_ACCESS_KEY: setting(optionalString, '', 'Static secret key, with S3_ACCESS_KEY_ID.', true),
   S3_TIMEOUT_MS: setting(int(100, 600000), '30000', 'Timeout of one S3 request (the SDK has none by default).'),
+  S3_COMPRESSION: setting(
+    z.enum(['none', 'gzip']),
+    'none',
+    'Compress bodies before upload: gzip stores them with Content-Encoding: gzip (same key; readers that use the AWS SDK must gunzip). The content-sha256 metadata is always of the uncompressed JSON.',
+  ),
   S3_ON_CONFLICT: setting(
     z.enum(['dlq', 'overwrite']),
     'dlq',

@@ -58,6 +58,7 @@ export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<Pipel
   return new Pipeline(
     {
       prefix: c.S3_PREFIX,
+      compression: c.S3_COMPRESSION,
       limits: { minLastModified: c.MIN_LAST_MODIFIED, maxFutureSkewSeconds: c.MAX_FUTURE_SKEW_SECONDS, maxLinks: c.MAX_LINKS },
       maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
       inflightPerPartition: c.INFLIGHT_PER_PARTITION,

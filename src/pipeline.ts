@@ -14,7 +14,7 @@ import type { DeadLetterPort, SourceRecord } from './dlq.ts';
 import { DecodeError, describeError, isSinkError, type SinkError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { SnapshotObject, SnapshotSink, WriteOutcome } from './sink/s3.ts';
-import { contentHash, objectBody, objectKey, type SnapshotLimits, validateSnapshot } from './snapshot.ts';
+import { type Compression, contentHash, encodeBody, objectBody, objectKey, type SnapshotLimits, validateSnapshot } from './snapshot.ts';
 import { CommitWatermark } from './watermark.ts';
 
 export interface RecordDecoder {
@@ -23,6 +23,7 @@ export interface RecordDecoder {
 
 export interface PipelineSettings {
   readonly prefix: string;
+  readonly compression: Compression;
   readonly limits: SnapshotLimits;
   readonly maxPayloadBytes: number;
   readonly inflightPerPartition: number;
@@ -86,11 +87,13 @@ export class Pipeline {
     try {
       decoded = await this.#d.decoder.decode(record.value, this.#s.maxPayloadBytes);
       const snapshot = validateSnapshot(decoded.value, this.#s.limits, this.#d.nowSeconds());
-      const body = objectBody(snapshot);
+      const json = objectBody(snapshot);
+      const body = encodeBody(json, this.#s.compression);
       const object: SnapshotObject = {
         key: objectKey(this.#s.prefix, snapshot),
         body,
-        sha256: contentHash(body),
+        ...(this.#s.compression === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
+        sha256: contentHash(json),
         lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: decoded.schemaId },
       };
       if (this.#s.dryRun === true) return await this.#d.sink.plan(object);

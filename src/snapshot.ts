@@ -3,6 +3,7 @@
  * Pure: no I/O, no clock (the caller passes `nowSeconds`).
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 
@@ -75,4 +76,16 @@ export function objectBody(snapshot: Snapshot): Buffer {
 /** Hex SHA-256 of the body, stored in object metadata to tell re-delivery from conflict. */
 export function contentHash(body: Uint8Array): string {
   return createHash('sha256').update(body).digest('hex');
+}
+
+export type Compression = 'none' | 'gzip';
+
+/**
+ * The bytes to upload. gzip output is deterministic here (zlib writes no timestamp or name), so the
+ * same snapshot still gives the same bytes; the hash that detects re-delivery is taken of the JSON
+ * before compression, so turning compression on or off never makes a re-delivery look like a
+ * conflict.
+ */
+export function encodeBody(body: Buffer, compression: Compression): Buffer {
+  return compression === 'gzip' ? gzipSync(body, { level: 6 }) : body;
 }

@@ -13,7 +13,10 @@ import { ConflictError, S3RejectedError, S3UnavailableError, SinkError } from '.
 
 export interface SnapshotObject {
   readonly key: string;
+  /** The bytes to upload (compressed when `contentEncoding` says so). */
   readonly body: Buffer;
+  readonly contentEncoding?: 'gzip';
+  /** SHA-256 of the uncompressed canonical JSON. */
   readonly sha256: string;
   /** Lineage stored as object metadata (x-amz-meta-*). */
   readonly lineage: {
@@ -108,6 +111,7 @@ export class S3Sink implements SnapshotSink {
       Key: object.key,
       Body: object.body,
       ContentType: 'application/json',
+      ...(object.contentEncoding === undefined ? {} : { ContentEncoding: object.contentEncoding }),
       ContentMD5: createHash('md5').update(object.body).digest('base64'),
       ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
       Metadata: {

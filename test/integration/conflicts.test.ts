@@ -2,11 +2,13 @@
  * Keys are last_modified: an identical re-delivery is a no-op, a different snapshot with the same
  * key never silently replaces the first (it goes to the DLQ as a conflict), unless overwrites are on.
  */
+import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { DLQ_HEADER } from '../../src/dlq.ts';
 import { type RunningService, startConsumerService } from '../../src/main.ts';
 import { contentHash, objectBody, type Snapshot } from '../../src/snapshot.ts';
-import { allCommitted, baseTime, createTopics, getObject, publish, readTopic, silent, testEnv, waitFor } from '../support/stack.ts';
+import { allCommitted, baseTime, createTopics, getObject, getObjectBytes, publish, readTopic, silent, testEnv, waitFor } from '../support/stack.ts';
 
 const first: Snapshot = { last_modified: baseTime() + 90_000, tow_and_go: [{ link_id: 1, segment_id: 10 }] };
 const second: Snapshot = { last_modified: baseTime() + 90_000, tow_and_go: [{ link_id: 2, segment_id: null }] };
@@ -43,6 +45,29 @@ describe('same last_modified twice', () => {
     expect(service.metrics.records.get({ outcome: 'created' })).toBe(1);
     expect(service.metrics.records.get({ outcome: 'unchanged' })).toBe(1);
     expect(service.metrics.records.get({ outcome: 'dead_lettered' })).toBe(1);
+  });
+
+  it('with S3_COMPRESSION=gzip stores gzip bytes of the same JSON, and a re-delivery without compression is still a no-op', async () => {
+    const t = testEnv('gzip', { S3_COMPRESSION: 'gzip' });
+    await createTopics(t, 1);
+    const service = await startConsumerService(t.config, silent);
+    running.push(service);
+    const key = `${t.prefix}${first.last_modified}.json`;
+    await publish(t, [first]);
+    const stored = await waitFor('the gzip object', () => getObjectBytes(key).catch(() => undefined));
+    expect(stored.contentEncoding).toBe('gzip');
+    expect(gunzipSync(stored.bytes).toString('utf8')).toBe(objectBody(first).toString('utf8'));
+    expect(stored.metadata['content-sha256']).toBe(contentHash(objectBody(first)));
+    await running.splice(0)[0]?.stop('switch compression off');
+
+    // Same group, compression off: the identical re-delivery compares by the JSON's hash.
+    const plain = await startConsumerService(loadConfig({ ...t.env, S3_COMPRESSION: 'none' }), silent);
+    running.push(plain);
+    await publish(t, [first]);
+    await waitFor('the re-delivery', async () => plain.metrics.records.total() === 1);
+    expect(plain.metrics.records.get({ outcome: 'unchanged' })).toBe(1);
+    expect((await getObjectBytes(key)).bytes).toEqual(stored.bytes);
+    expect(await readTopic(t.dlqTopic)).toEqual([]);
   });
 
   it('replaces the object when S3_ON_CONFLICT=overwrite', async () => {

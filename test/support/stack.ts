@@ -130,6 +130,17 @@ export async function getObject(key: string): Promise<{ body: string; contentTyp
   }
 }
 
+/** The stored bytes as they are (the SDK does not undo Content-Encoding). */
+export async function getObjectBytes(key: string): Promise<{ bytes: Buffer; contentEncoding: string | undefined; metadata: Record<string, string> }> {
+  const client = s3();
+  try {
+    const res = await client.send(new GetObjectCommand({ Bucket: 'tow-and-go', Key: key }));
+    return { bytes: Buffer.from((await res.Body?.transformToByteArray()) ?? []), contentEncoding: res.ContentEncoding, metadata: res.Metadata ?? {} };
+  } finally {
+    client.destroy();
+  }
+}
+
 export async function headObject(key: string): Promise<Record<string, string>> {
   const client = s3();
   try {

@@ -175,6 +175,7 @@ class FakeControl implements BatchControl {
 
 const SETTINGS: PipelineSettings = {
   prefix: 'tow-and-go/',
+  compression: 'none',
   limits: { minLastModified: 946_684_800, maxFutureSkewSeconds: 86_400, maxLinks: 100 },
   maxPayloadBytes: 1024 * 1024,
   inflightPerPartition: 8,

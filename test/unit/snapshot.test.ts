@@ -1,7 +1,8 @@
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { ValidationError } from '../../src/errors.ts';
-import { contentHash, objectBody, objectKey, type SnapshotLimits, summarizeIssues, validateSnapshot } from '../../src/snapshot.ts';
+import { contentHash, encodeBody, objectBody, objectKey, type SnapshotLimits, summarizeIssues, validateSnapshot } from '../../src/snapshot.ts';
 
 const NOW = 1_700_000_000;
 const LIMITS: SnapshotLimits = { minLastModified: 946_684_800, maxFutureSkewSeconds: 86_400, maxLinks: 3 };
@@ -158,5 +159,20 @@ describe('contentHash', () => {
 
   it('differs for different bodies', () => {
     expect(contentHash(Buffer.from('{"a":1}'))).not.toBe(contentHash(Buffer.from('{"a":2}')));
+  });
+});
+
+describe('encodeBody', () => {
+  const body = Buffer.from('{"last_modified":1684216515,"tow_and_go":[]}');
+
+  it('leaves the body as it is without compression', () => {
+    expect(encodeBody(body, 'none')).toBe(body);
+  });
+
+  it('gzips deterministically, to bytes that gunzip to the same JSON', () => {
+    const once = encodeBody(body, 'gzip');
+    expect(once).toEqual(encodeBody(body, 'gzip'));
+    expect(once.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(gunzipSync(once)).toEqual(body);
   });
 });
