@@ -35,6 +35,7 @@ import {
   baseTime,
   createTopics,
   deletePrefix,
+  isolatedEnv,
   kafkaClient,
   listKeys,
   publish,
@@ -99,18 +100,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** A fresh topic, DLQ topic, group and prefix, with every other setting at the service's default. */
 function benchEnv(variant: Variant, round: number): TestEnv {
-  const topic = uniqueName(`bench-${variant.replace('_', '-')}-r${round}`);
-  const env: Record<string, string> = {
-    KAFKA_TOPIC: topic,
-    KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-    KAFKA_GROUP_ID: `${topic}-group`,
-    S3_PREFIX: `${topic}/`,
-    HTTP_PORT: '0',
-    LOG_LEVEL: 'silent',
-    PROGRESS_INTERVAL_MS: '0',
-  };
-  const config = loadConfig(env);
-  return { topic, dlqTopic: config.KAFKA_DLQ_TOPIC, group: config.KAFKA_GROUP_ID, prefix: config.S3_PREFIX, env, config };
+  return isolatedEnv(uniqueName(`bench-${variant.replace('_', '-')}-r${round}`), { LOG_LEVEL: 'silent' });
 }
 
 function deadline(what: string, started: number): void {

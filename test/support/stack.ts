@@ -33,9 +33,18 @@ export interface TestEnv {
   readonly config: Config;
 }
 
-/** A fresh topic, DLQ topic, group and S3 prefix, with settings tuned for quick tests. */
-export function testEnv(name: string, overrides: Record<string, string> = {}): TestEnv {
-  const topic = uniqueName(`it-${name}`);
+/** Settings that make tests quick: short backoffs and session timeouts. */
+const QUICK: Readonly<Record<string, string>> = {
+  RETRY_INITIAL_MS: '100',
+  RETRY_MAX_MS: '2000',
+  KAFKA_SESSION_TIMEOUT_MS: '10000',
+  KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+  KAFKA_REBALANCE_TIMEOUT_MS: '20000',
+  SHUTDOWN_TIMEOUT_MS: '20000',
+};
+
+/** A topic of its own (with DLQ topic, group and S3 prefix named after it), quiet, on a free HTTP port. */
+export function isolatedEnv(topic: string, overrides: Record<string, string> = {}): TestEnv {
   const env: Record<string, string> = {
     KAFKA_TOPIC: topic,
     KAFKA_DLQ_TOPIC: `${topic}.dlq`,
@@ -44,16 +53,15 @@ export function testEnv(name: string, overrides: Record<string, string> = {}): T
     HTTP_PORT: '0',
     LOG_LEVEL: 'warn',
     PROGRESS_INTERVAL_MS: '0',
-    RETRY_INITIAL_MS: '100',
-    RETRY_MAX_MS: '2000',
-    KAFKA_SESSION_TIMEOUT_MS: '10000',
-    KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
-    KAFKA_REBALANCE_TIMEOUT_MS: '20000',
-    SHUTDOWN_TIMEOUT_MS: '20000',
     ...overrides,
   };
   const config = loadConfig(env);
   return { topic, dlqTopic: config.KAFKA_DLQ_TOPIC, group: config.KAFKA_GROUP_ID, prefix: config.S3_PREFIX, env, config };
+}
+
+/** A fresh topic, DLQ topic, group and S3 prefix, with settings tuned for quick tests. */
+export function testEnv(name: string, overrides: Record<string, string> = {}): TestEnv {
+  return isolatedEnv(uniqueName(`it-${name}`), { ...QUICK, ...overrides });
 }
 
 export function kafkaClient(): Kafka {
