@@ -145,10 +145,6 @@ export class KafkaSource {
     });
   }
 
-  get consumer(): Consumer {
-    return this.#consumer;
-  }
-
   async start(): Promise<void> {
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topic: this.#s.topic, fromBeginning: this.#s.fromBeginning });
