@@ -124,11 +124,13 @@ export class AvroCodec {
     } catch (error) {
       throw await this.#classifyLookupFailure(schemaId, error);
     }
-    if (!(schema instanceof avro.Type)) {
+    if (!isAvroType(schema)) {
       throw new DecodeError('SCHEMA_INCOMPATIBLE', `schema id ${schemaId} is not an Avro schema`, schemaId);
     }
-    const writer = schema;
     try {
+      // Rebuilt with our own avsc: the registry library may resolve to another copy of avsc, and
+      // avsc's resolvers only accept types of their own copy. Once per schema id.
+      const writer = avro.Type.forSchema(schema.schema() as avro.Schema);
       const resolver = writer.equals(this.#reader) ? undefined : this.#reader.createResolver(writer);
       return { writer, resolver };
     } catch (error) {
@@ -167,6 +169,11 @@ export class AvroCodec {
       return false;
     }
   }
+}
+
+/** Structural, not `instanceof`: the library's avsc copy need not be ours. */
+function isAvroType(value: unknown): value is { schema(): unknown; typeName: string } {
+  return typeof value === 'object' && value !== null && 'typeName' in value && 'schema' in value && typeof value.schema === 'function';
 }
 
 /** Publisher side: registers (or looks up) the snapshot schema under its subject and encodes. */
