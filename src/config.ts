@@ -151,7 +151,13 @@ function crossChecks(c: Config): string[] {
 export function redactedConfig(c: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, Setting<z.ZodType>][]) {
-    out[name] = spec.secret && c[name] !== undefined ? '<redacted>' : c[name];
+    const value = c[name];
+    out[name] = spec.secret && value !== undefined ? '<redacted>' : typeof value === 'string' ? withoutUserInfo(value) : value;
   }
   return out;
+}
+
+/** A URL may carry credentials (https://user:pass@host); the log keeps the host, never the pair. */
+function withoutUserInfo(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1<redacted>@');
 }

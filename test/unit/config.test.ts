@@ -165,6 +165,12 @@ describe('loadConfig cross-checks', () => {
 });
 
 describe('redactedConfig', () => {
+  it.each(['SCHEMA_REGISTRY_URL', 'S3_ENDPOINT'])('removes credentials embedded in %s but keeps the host', (name) => {
+    const out = redactedConfig(loadConfig({ [name]: 'https://apikey:s3cr3t@registry.example.com:8081/apis' }));
+    expect(out[name]).toBe('https://<redacted>@registry.example.com:8081/apis');
+    expect(JSON.stringify(out)).not.toContain('s3cr3t');
+  });
+
   const withSecrets: Config = loadConfig({
     KAFKA_SASL_MECHANISM: 'plain',
     KAFKA_SASL_USERNAME: 'kafka-user',
