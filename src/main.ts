@@ -131,6 +131,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
       },
       onRebalancing: () => {
         health.joined = false;
+        metrics.lag.clear();
       },
       onFatal: (error) => {
         // kafkajs reports a dead consumer twice (CRASH, then STOP): one line is enough.

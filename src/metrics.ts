@@ -16,6 +16,10 @@ class Series {
     this.#values.set(JSON.stringify(labels), value);
   }
 
+  clear(): void {
+    this.#values.clear();
+  }
+
   get(labels: Labels = {}): number {
     return this.#values.get(JSON.stringify(labels)) ?? 0;
   }
@@ -55,6 +59,8 @@ export class Metrics {
   readonly groupJoins = this.#define('tow_and_go_group_joins_total', 'Times this member joined (or rejoined) the consumer group.', 'counter');
   readonly commits = this.#define('tow_and_go_commits_total', 'Offset commits sent to the group coordinator.', 'counter');
   readonly stalled = this.#define('tow_and_go_stalled_records', 'Records currently waiting out a retryable failure.', 'gauge');
+  /** Per owned partition (a bounded label set); cleared on every rebalance so none goes stale. */
+  readonly lag = this.#define('tow_and_go_consumer_lag_records', 'Records behind the partition end, as of the last fetched batch.', 'gauge');
   readonly inflight = this.#define('tow_and_go_inflight_records', 'Records currently being processed.', 'gauge');
 
   #define(name: string, help: string, type: Metric['type']): Series {

@@ -179,6 +179,7 @@ export class KafkaSource {
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const records = batch.messages.map((m) => toSourceRecord(batch.topic, batch.partition, m));
+    this.#metrics.lag.set({ partition: String(batch.partition) }, Number(batch.offsetLag()));
     try {
       await this.#pipeline.processBatch(records, {
         isActive: () => !this.#stopping && isRunning() && !isStale(),

@@ -101,6 +101,20 @@ describe('end to end on the real stack', () => {
     expect(await readTopic(t.dlqTopic)).toEqual([]);
   });
 
+  it('serves liveness, readiness and metrics over HTTP', async () => {
+    const base = `http://127.0.0.1:${service.http.port}`;
+    const healthz = await fetch(`${base}/healthz`);
+    expect(healthz.status).toBe(200);
+    expect(await healthz.json()).toMatchObject({ live: true, ready: true, joined: true, stalledRecords: 0 });
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^tow_and_go_records_total\{outcome="created"\} (\d+)$/m);
+    expect(Number(/^tow_and_go_records_total\{outcome="created"\} (\d+)$/m.exec(metrics)?.[1])).toBe(service.metrics.records.get({ outcome: 'created' }));
+    expect(metrics).toMatch(/^tow_and_go_consumer_lag_records\{partition="\d"\} 0$/m);
+    expect((await fetch(`${base}/nowhere`)).status).toBe(404);
+    expect((await fetch(`${base}/healthz`, { method: 'POST' })).status).toBe(405);
+  });
+
   it('decodes records from a third-party Confluent producer, and from an older and a newer compatible schema version', async () => {
     const current = JSON.parse(loadSnapshotSchema().raw) as Record<string, unknown>;
     const currentId = await registerSchema(`${t.topic}-value`, current);
