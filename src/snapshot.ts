@@ -40,9 +40,24 @@ export type Link = Snapshot['tow_and_go'][number];
  * issues ride along as `cause`. The message never contains payload values.
  */
 export function validateSnapshot(value: unknown, limits: SnapshotLimits, nowSeconds: number): Snapshot {
-  const result = snapshotSchema(limits, nowSeconds).safeParse(value);
+  const result = schemaFor(limits, nowSeconds).safeParse(value);
   if (result.success) return result.data;
   throw new ValidationError(`invalid snapshot: ${summarizeIssues(result.error.issues)}`, { cause: result.error.issues });
+}
+
+/**
+ * Building a zod schema costs about 100 times more than running it (zod compiles its parser on
+ * first use), and the future bound moves once a second; so the schema is kept per limits object
+ * and rebuilt only when the second changes.
+ */
+const schemas = new WeakMap<SnapshotLimits, { nowSeconds: number; schema: ReturnType<typeof snapshotSchema> }>();
+
+function schemaFor(limits: SnapshotLimits, nowSeconds: number): ReturnType<typeof snapshotSchema> {
+  const cached = schemas.get(limits);
+  if (cached !== undefined && cached.nowSeconds === nowSeconds) return cached.schema;
+  const schema = snapshotSchema(limits, nowSeconds);
+  schemas.set(limits, { nowSeconds, schema });
+  return schema;
 }
 
 /** "tow_and_go[3].link_id: Too small: expected number to be >0 (+2 more)" */

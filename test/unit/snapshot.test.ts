@@ -176,3 +176,13 @@ describe('encodeBody', () => {
     expect(gunzipSync(once)).toEqual(body);
   });
 });
+
+describe('validateSnapshot reuses its schema only within the same second', () => {
+  it('moves the future bound when nowSeconds changes, with the same limits object', () => {
+    const limits: SnapshotLimits = { minLastModified: 0, maxFutureSkewSeconds: 10, maxLinks: 5 };
+    const snapshot = { last_modified: 1_000_011, tow_and_go: [] };
+    expect(() => validateSnapshot(snapshot, limits, 1_000_000)).toThrow(ValidationError);
+    expect(validateSnapshot(snapshot, limits, 1_000_001)).toEqual(snapshot);
+    expect(() => validateSnapshot(snapshot, limits, 1_000_000)).toThrow(ValidationError);
+  });
+});
