@@ -65,6 +65,18 @@ export interface BatchControl {
 
 export type Outcome = WriteOutcome | 'dead_lettered' | 'skipped' | 'would_create' | 'would_conflict';
 
+/**
+ * A record's turn to write its object key within a batch. Records finish out of order, but two
+ * records for the same key must write in offset order, so that the first snapshot is the one kept.
+ * The key is only known after decoding, so the turn is taken then, not at launch.
+ */
+export interface KeyTurn {
+  /** Waits until every earlier record of the batch for this key has finished; false: give up. */
+  claim(objectKey: string): Promise<boolean>;
+  /** This record will write nothing (skipped, dead-lettered): later ones need not wait for it. */
+  release(): void;
+}
+
 export class Pipeline {
   readonly #s: PipelineSettings;
   readonly #d: PipelineDeps;
@@ -80,9 +92,15 @@ export class Pipeline {
     return this.#stalled;
   }
 
-  /** One attempt, no retries: returns the outcome or throws a retryable SinkError (or a bug). */
-  async processOnce(record: SourceRecord): Promise<Outcome> {
-    if (this.#s.accept !== undefined && !this.#s.accept(record)) return 'skipped';
+  /**
+   * One attempt, no retries: returns the outcome or throws a retryable SinkError (or a bug).
+   * Returns undefined when `turn` says to give up (the batch stopped while it waited for its key).
+   */
+  async processOnce(record: SourceRecord, turn?: KeyTurn): Promise<Outcome | undefined> {
+    if (this.#s.accept !== undefined && !this.#s.accept(record)) {
+      turn?.release();
+      return 'skipped';
+    }
     let decoded: Decoded | undefined;
     try {
       decoded = await this.#d.decoder.decode(record.value, this.#s.maxPayloadBytes);
@@ -96,6 +114,7 @@ export class Pipeline {
         sha256: contentHash(json),
         lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: decoded.schemaId },
       };
+      if (turn !== undefined && !(await turn.claim(object.key))) return undefined;
       if (this.#s.dryRun === true) return await this.#d.sink.plan(object);
       const started = performance.now();
       const outcome = await this.#d.sink.write(object);
@@ -105,6 +124,7 @@ export class Pipeline {
       return outcome;
     } catch (error) {
       if (!isSinkError(error) || error.retryable) throw error;
+      turn?.release();
       const schemaId = decoded?.schemaId ?? (error instanceof DecodeError ? error.schemaId : undefined);
       if (this.#s.dryRun === true) return 'dead_lettered';
       await this.#d.dlq.send(record, error, schemaId);
@@ -122,10 +142,11 @@ export class Pipeline {
    * it waits. Returns undefined when the batch stopped being active (revoked, shutdown): the record
    * is then left uncommitted for whoever owns the partition next.
    */
-  async settle(record: SourceRecord, control: BatchControl): Promise<Outcome | undefined> {
+  async settle(record: SourceRecord, control: BatchControl, turn?: KeyTurn): Promise<Outcome | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const outcome = await this.processOnce(record);
+        const outcome = await this.processOnce(record, turn);
+        if (outcome === undefined) return undefined;
         if (attempt > 0) this.#d.log.info({ partition: record.partition, offset: record.offset, attempts: attempt + 1 }, 'recovered after retryable failures');
         return outcome;
       } catch (error) {
@@ -146,13 +167,15 @@ export class Pipeline {
 
   /**
    * Processes one partition's batch with up to `inflightPerPartition` records (and
-   * `maxInflightBytes` of values) in flight. Records with the same key wait for each other, so the
-   * first of two snapshots with one last_modified is the one that is kept.
+   * `maxInflightBytes` of values) in flight. Records for the same object key write in offset order
+   * (see KeyTurn), so the first of two snapshots with one last_modified is the one that is kept,
+   * whatever the Kafka keys are.
    */
   async processBatch(records: readonly SourceRecord[], control: BatchControl): Promise<void> {
     const watermark = new CommitWatermark(records.map((r) => r.offset));
     const inflight = new Set<Promise<void>>();
-    const lastByKey = new Map<string, Promise<unknown>>();
+    /** Records in flight: the object key each one writes (once decoded) and its completion. */
+    const turns = new Map<number, { key: Promise<string | undefined>; done: Promise<void> }>();
     let bytes = 0;
     let failure: { error: unknown } | undefined;
     let lastCommit = Date.now();
@@ -179,15 +202,29 @@ export class Pipeline {
       }
       if (failure !== undefined || !control.isActive()) break;
       const size = record.value?.length ?? 0;
-      const key = record.key?.toString('latin1') ?? '';
-      const previous = lastByKey.get(key);
+      const earlier = [...turns.values()];
+      let settleKey: (key: string | undefined) => void = () => undefined;
+      const key = new Promise<string | undefined>((resolve) => {
+        settleKey = resolve;
+      });
+      const turn: KeyTurn = {
+        claim: async (objectKey) => {
+          settleKey(objectKey);
+          let waited = false;
+          for (const e of earlier) {
+            if ((await e.key) !== objectKey) continue;
+            await e.done;
+            waited = true;
+          }
+          // An earlier same-key record abandoned on revocation must stay first for the next owner.
+          return !waited || control.isActive();
+        },
+        release: () => settleKey(undefined),
+      };
       bytes += size;
       this.#d.metrics.inflight.add({}, 1);
       const task: Promise<void> = (async () => {
-        if (previous !== undefined) await previous.catch(() => undefined);
-        // An earlier same-key record abandoned on revocation must stay first for the next owner.
-        if (!control.isActive()) return;
-        const outcome = await this.settle(record, control);
+        const outcome = await this.settle(record, control, turn);
         if (outcome === undefined) return;
         this.#d.metrics.records.add({ outcome }, 1);
         watermark.complete(index);
@@ -199,13 +236,14 @@ export class Pipeline {
           failure ??= { error };
         })
         .finally(() => {
+          settleKey(undefined);
           bytes -= size;
           this.#d.metrics.inflight.add({}, -1);
           inflight.delete(task);
-          if (lastByKey.get(key) === task) lastByKey.delete(key);
+          turns.delete(index);
         });
       inflight.add(task);
-      lastByKey.set(key, task);
+      turns.set(index, { key, done: task });
     }
     await Promise.all(inflight);
     await checkpoint(true);

@@ -4,11 +4,12 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from '../../src/codec.ts';
 import { loadConfig } from '../../src/config.ts';
 import { DLQ_HEADER } from '../../src/dlq.ts';
 import { type RunningService, startConsumerService } from '../../src/main.ts';
 import { contentHash, objectBody, type Snapshot } from '../../src/snapshot.ts';
-import { allCommitted, baseTime, createTopics, getObject, getObjectBytes, publish, readTopic, silent, testEnv, waitFor } from '../support/stack.ts';
+import { allCommitted, baseTime, createTopics, getObject, getObjectBytes, produceRaw, publish, readTopic, silent, testEnv, waitFor } from '../support/stack.ts';
 
 const first: Snapshot = { last_modified: baseTime() + 90_000, tow_and_go: [{ link_id: 1, segment_id: 10 }] };
 const second: Snapshot = { last_modified: baseTime() + 90_000, tow_and_go: [{ link_id: 2, segment_id: null }] };
@@ -45,6 +46,25 @@ describe('same last_modified twice', () => {
     expect(service.metrics.records.get({ outcome: 'created' })).toBe(1);
     expect(service.metrics.records.get({ outcome: 'unchanged' })).toBe(1);
     expect(service.metrics.records.get({ outcome: 'dead_lettered' })).toBe(1);
+  });
+
+  it('orders unkeyed records by last_modified too: the first is kept, the second dead-lettered', async () => {
+    const t = testEnv('unkeyed');
+    await createTopics(t, 1);
+    const service = await startConsumerService(t.config, silent);
+    running.push(service);
+    const encoder = new AvroEncoder(createRegistry({ url: t.config.SCHEMA_REGISTRY_URL, timeoutMs: 5000 }), loadSnapshotSchema().raw, valueSubject(t.topic));
+    await produceRaw(t.topic, [
+      { key: null, value: await encoder.encode(first) },
+      { key: null, value: await encoder.encode(second) },
+    ]);
+    const dead = await waitFor('the conflict in the DLQ', async () => {
+      const d = await readTopic(t.dlqTopic);
+      return d.length > 0 ? d : undefined;
+    });
+    expect(dead.map((d) => [d.headers[DLQ_HEADER.offset], d.headers[DLQ_HEADER.code]])).toEqual([['1', 'OBJECT_CONFLICT']]);
+    expect((await getObject(`${t.prefix}${first.last_modified}.json`)).body).toBe(objectBody(first).toString('utf8'));
+    await waitFor('commits at the end', () => allCommitted(t));
   });
 
   it('with S3_COMPRESSION=gzip stores gzip bytes of the same JSON, and a re-delivery without compression is still a no-op', async () => {

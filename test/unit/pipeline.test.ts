@@ -495,6 +495,44 @@ describe('Pipeline ordering by key', () => {
     expect(control.checkpoints.at(-1)).toBe('1');
   });
 
+  it('orders unkeyed records by their decoded last_modified: the first wins even when it decodes last', async () => {
+    const { pipeline, decoder, sink, dlq, control } = setup();
+    const slowDecode = deferred();
+    decoder.before = (text) => (text.includes('"link_id":1,') ? slowDecode.promise : undefined);
+    const first = record('0', NOW, { key: null, links: [{ link_id: 1, segment_id: null }] });
+    const second = record('1', NOW, { key: null, links: [{ link_id: 2, segment_id: null }] });
+    const batch = pipeline.processBatch([first, second], control);
+    await flush();
+    // The second decoded first, but must not write before the first has decided its key.
+    expect(sink.writes).toEqual([]);
+    slowDecode.resolve();
+    await batch;
+    expect(sink.objects.get(`tow-and-go/${NOW}.json`)?.lineage.offset).toBe('0');
+    expect(dlq.sent.map((l) => [l.record.offset, l.error.code])).toEqual([['1', 'OBJECT_CONFLICT']]);
+  });
+
+  it('runs unkeyed records for different last_modified values concurrently', async () => {
+    const { pipeline, sink, control } = setup();
+    const firstWrite = deferred();
+    sink.before = (object) => (object.lineage.offset === '0' ? firstWrite.promise : undefined);
+    const batch = pipeline.processBatch([record('0', NOW - 1, { key: null }), record('1', NOW, { key: null })], control);
+    await until(() => sink.finished.includes('1'), 'the second record landed while the first is pending');
+    firstWrite.resolve();
+    await batch;
+    expect(control.checkpoints.at(-1)).toBe('1');
+  });
+
+  it('lets a record whose predecessor for the same key was dead-lettered write at once', async () => {
+    const { pipeline, decoder, sink, dlq, control } = setup();
+    decoder.before = (text) => {
+      if (text.includes('"link_id":9')) throw new DecodeError('AVRO_DECODE_FAILED', 'bad body');
+    };
+    await pipeline.processBatch([record('0', NOW, { links: [{ link_id: 9, segment_id: null }] }), record('1', NOW)], control);
+    expect(dlq.sent.map((l) => l.record.offset)).toEqual(['0']);
+    expect(sink.objects.get(`tow-and-go/${NOW}.json`)?.lineage.offset).toBe('1');
+    expect(control.checkpoints.at(-1)).toBe('1');
+  });
+
   it('does not let a later same-key record write while an earlier one was abandoned on revocation', async () => {
     const { pipeline, sink, control } = setup();
     sink.before = (object) => {
