@@ -474,6 +474,22 @@ health_registry() {
   [[ $code == 200 ]]
 }
 
+# A registry that answers reads may still be joining its KafkaSQL journal: the first write can
+# then take longer than a client's timeout. `up` returns only once a write round-trips, by
+# registering (idempotently: same schema, same id) a one-field probe schema.
+ensure_registry_writable() {
+  local deadline=$((SECONDS + 120)) code
+  local body='{"schema":"{\"type\":\"record\",\"name\":\"StackProbe\",\"fields\":[{\"name\":\"ok\",\"type\":\"boolean\"}]}"}'
+  while :; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST \
+      -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$body" \
+      "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7/subjects/_stack-probe-value/versions" || true)
+    [[ $code == 200 ]] && return 0
+    (( SECONDS < deadline )) || die "registry does not accept writes (last HTTP status $code); see $(rel "$STACK/logs/registry.log")"
+    sleep 1
+  done
+}
+
 # ---------------------------------------------------------------------- commands
 
 url_of() {
@@ -506,7 +522,10 @@ start_services() {
     await_healthy s3proxy
     ensure_bucket
   fi
-  [[ -n ${want[registry]:-} ]] && await_healthy registry
+  if [[ -n ${want[registry]:-} ]]; then
+    await_healthy registry
+    ensure_registry_writable
+  fi
   for svc in "${SERVICES[@]}"; do
     [[ -n ${want[$svc]:-} ]] || continue
     printf '%-9s %s  %s\n' "$svc" "$([[ -n ${started[$svc]:-} ]] && echo started || echo running)" "$(url_of "$svc")"
