@@ -28,6 +28,7 @@ import {
   testEnv,
   waitFor,
 } from '../support/stack.ts';
+import { wire } from '../support/wire.ts';
 
 /** The seed's example (the upload job's documented input), shipped in avro/examples/. */
 const SEED = JSON.parse(readFileSync(new URL('../../avro/examples/seed-snapshot.json', import.meta.url), 'utf8')) as Snapshot;
@@ -41,14 +42,6 @@ async function registerSchema(subject: string, schema: unknown): Promise<number>
   });
   expect(res.status).toBe(200);
   return ((await res.json()) as { id: number }).id;
-}
-
-/** The Confluent wire format written by hand: magic byte 0, big-endian schema id, Avro body. */
-function wire(schemaId: number, body: Buffer): Buffer {
-  const header = Buffer.alloc(5);
-  header.writeUInt8(0, 0);
-  header.writeInt32BE(schemaId, 1);
-  return Buffer.concat([header, body]);
 }
 
 describe('end to end on the real stack', () => {

@@ -22,6 +22,7 @@ import {
   testEnv,
   waitFor,
 } from '../support/stack.ts';
+import { wire } from '../support/wire.ts';
 
 describe('poison records', () => {
   let t: TestEnv;
@@ -44,23 +45,22 @@ describe('poison records', () => {
     const good = snapshots(8, baseTime() + 20_000);
     const goodBytes = await Promise.all(good.map((s) => encoder.encode(s)));
     const valid = goodBytes[0] ?? Buffer.alloc(0);
-    const header = (id: number) => Buffer.from([0, (id >>> 24) & 255, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]);
     const bigSnapshot = { last_modified: baseTime() + 20_500, tow_and_go: Array.from({ length: 2000 }, (_, i) => ({ link_id: i + 1, segment_id: null })) };
     const poison: Array<{ name: string; value: Buffer | null; code: string }> = [
       { name: 'random bytes', value: randomBytes(64), code: 'WIRE_FORMAT_INVALID' },
       { name: 'wrong magic byte', value: Buffer.concat([Buffer.from([1]), valid.subarray(1)]), code: 'WIRE_FORMAT_INVALID' },
       { name: 'truncated body', value: valid.subarray(0, valid.length - 3), code: 'AVRO_DECODE_FAILED' },
-      { name: 'unknown schema id', value: Buffer.concat([header(987_654_321), valid.subarray(5)]), code: 'SCHEMA_UNKNOWN' },
+      { name: 'unknown schema id', value: wire(987_654_321, valid.subarray(5)), code: 'SCHEMA_UNKNOWN' },
       {
         name: 'fails validation',
-        value: Buffer.concat([header(schemaId), type.toBuffer({ last_modified: baseTime(), tow_and_go: [{ link_id: -7, segment_id: null }] })]),
+        value: wire(schemaId, type.toBuffer({ last_modified: baseTime(), tow_and_go: [{ link_id: -7, segment_id: null }] })),
         code: 'VALIDATION_FAILED',
       },
-      { name: 'oversized', value: Buffer.concat([header(schemaId), type.toBuffer(bigSnapshot)]), code: 'PAYLOAD_TOO_LARGE' },
+      { name: 'oversized', value: wire(schemaId, type.toBuffer(bigSnapshot)), code: 'PAYLOAD_TOO_LARGE' },
       { name: 'null value', value: null, code: 'PAYLOAD_NULL' },
       {
         name: 'hostile array count',
-        value: Buffer.concat([header(schemaId), Buffer.from([0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x02])]),
+        value: wire(schemaId, Buffer.from([0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x02])),
         code: 'AVRO_DECODE_FAILED',
       },
     ];

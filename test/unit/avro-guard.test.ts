@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AvroShapeError, assertWellFormedAvro } from '../../src/avro-guard.ts';
 import { loadSnapshotSchema } from '../../src/codec.ts';
 import { prng } from '../support/prng.ts';
+import { thrownBy } from '../support/thrown.ts';
 
 const { type } = loadSnapshotSchema();
 
@@ -28,13 +29,7 @@ function varint(n: bigint): Buffer {
 }
 
 function shapeError(t: avro.Type, buf: Buffer): AvroShapeError {
-  try {
-    assertWellFormedAvro(t, buf);
-  } catch (error) {
-    if (error instanceof AvroShapeError) return error;
-    throw error;
-  }
-  throw new Error('expected an AvroShapeError');
+  return thrownBy(AvroShapeError, () => assertWellFormedAvro(t, buf));
 }
 
 describe('assertWellFormedAvro on the snapshot schema', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AvroCodec, createRegistry, loadSnapshotSchema, type RegistrySettings, valueSubject } from '../../src/codec.ts';
 import { DecodeError, RegistryUnavailableError } from '../../src/errors.ts';
+import { wire } from '../support/wire.ts';
 
 const settings: RegistrySettings = { url: 'http://127.0.0.1:1', timeoutMs: 200 };
 const { type, raw } = loadSnapshotSchema();
@@ -18,13 +19,6 @@ async function decodeError(bytes: Buffer | null, maxPayloadBytes = 1024): Promis
     );
   if (error instanceof DecodeError) return error;
   throw new Error(`expected a DecodeError, got ${String(error)}`);
-}
-
-function wire(schemaId: number, body: Buffer): Buffer {
-  const header = Buffer.alloc(5);
-  header.writeUInt8(0, 0);
-  header.writeInt32BE(schemaId, 1);
-  return Buffer.concat([header, body]);
 }
 
 describe('loadSnapshotSchema', () => {

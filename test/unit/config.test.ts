@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { type Config, LOCAL_S3_ENDPOINT, loadConfig, redactedConfig, SETTINGS } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
+import { thrownBy } from '../support/thrown.ts';
 
 function configError(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
+  return thrownBy(ConfigError, () => loadConfig(env));
 }
 
 describe('loadConfig defaults', () => {

@@ -3,18 +3,13 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { ValidationError } from '../../src/errors.ts';
 import { contentHash, encodeBody, objectBody, objectKey, type SnapshotLimits, summarizeIssues, validateSnapshot } from '../../src/snapshot.ts';
+import { thrownBy } from '../support/thrown.ts';
 
 const NOW = 1_700_000_000;
 const LIMITS: SnapshotLimits = { minLastModified: 946_684_800, maxFutureSkewSeconds: 86_400, maxLinks: 3 };
 
 function validationError(value: unknown): ValidationError {
-  try {
-    validateSnapshot(value, LIMITS, NOW);
-  } catch (error) {
-    if (error instanceof ValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ValidationError');
+  return thrownBy(ValidationError, () => validateSnapshot(value, LIMITS, NOW));
 }
 
 describe('validateSnapshot', () => {
