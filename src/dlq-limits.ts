@@ -11,7 +11,12 @@
  */
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { type Admin, ConfigResourceTypes, type IHeaders } from 'kafkajs';
+import kafkajs, { type Admin, type IHeaders, type ConfigResourceTypes as ResourceType } from 'kafkajs';
+
+// kafkajs is CommonJS and Node's ESM loader cannot see this export by name (vitest can): take it
+// from the default export, or the real process fails to start.
+const { ConfigResourceTypes } = kafkajs;
+
 import { describeError } from './errors.ts';
 
 /** A v2 record batch around its records: offset, length, epoch, magic, CRC, attributes, deltas, timestamps, producer id/epoch, sequence, count. */
@@ -136,7 +141,7 @@ export async function checkDeadLetterLimits(admin: LimitsAdmin, topic: string, m
   };
 }
 
-async function describedLimit(admin: LimitsAdmin, type: ConfigResourceTypes, name: string, config: string): Promise<number> {
+async function describedLimit(admin: LimitsAdmin, type: ResourceType, name: string, config: string): Promise<number> {
   const response = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type, name, configNames: [config] }] });
   const value = response.resources[0]?.configEntries.find((e) => e.configName === config)?.configValue;
   const bytes = Number(value);

@@ -1,7 +1,7 @@
 /**
  * Liveness, readiness and metrics over plain HTTP.
  * - /healthz: the process is alive and its consumer has not stopped for good.
- * - /readyz: joined the group and no record is stalled on a retryable failure.
+ * - /readyz: joined the group, in contact with the brokers, and no partition stalled on a retryable failure.
  * - /metrics: Prometheus text.
  */
 import { createServer, type Server } from 'node:http';
@@ -11,10 +11,13 @@ import type { Metrics } from './metrics.ts';
 export class Health {
   joined = false;
   fatal = false;
-  #stalled: () => number;
+  readonly #stalled: () => number;
+  readonly #connected: () => boolean;
 
-  constructor(stalled: () => number) {
+  /** `stalled`: partitions stalled on a retryable failure; `connected`: the brokers answered lately. */
+  constructor(stalled: () => number, connected: () => boolean = () => true) {
     this.#stalled = stalled;
+    this.#connected = connected;
   }
 
   get live(): boolean {
@@ -22,11 +25,11 @@ export class Health {
   }
 
   get ready(): boolean {
-    return this.live && this.joined && this.#stalled() === 0;
+    return this.live && this.joined && this.#connected() && this.#stalled() === 0;
   }
 
-  describe(): { live: boolean; ready: boolean; joined: boolean; stalledRecords: number } {
-    return { live: this.live, ready: this.ready, joined: this.joined, stalledRecords: this.#stalled() };
+  describe(): { live: boolean; ready: boolean; joined: boolean; connected: boolean; stalledPartitions: number } {
+    return { live: this.live, ready: this.ready, joined: this.joined, connected: this.#connected(), stalledPartitions: this.#stalled() };
   }
 }
 

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { AvroCodec, createRegistry, loadSnapshotSchema } from './codec.ts';
 import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT, redactedConfig } from './config.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
+import { checkDeadLetterLimits } from './dlq-limits.ts';
 import { describeError } from './errors.ts';
 import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
@@ -63,6 +64,7 @@ export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<Pipel
       maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
       inflightPerPartition: c.INFLIGHT_PER_PARTITION,
       maxInflightBytes: c.MAX_INFLIGHT_BYTES,
+      maxProcessInflightBytes: c.MAX_PROCESS_INFLIGHT_BYTES,
       retryInitialMs: c.RETRY_INITIAL_MS,
       retryMaxMs: c.RETRY_MAX_MS,
       commitIntervalMs: 1000,
@@ -75,7 +77,6 @@ export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<Pipel
       log: parts.log.child({ component: 'pipeline' }),
       metrics: parts.metrics,
       nowSeconds: () => Math.floor(Date.now() / 1000),
-      sleep: (ms) => sleep(ms),
       random: Math.random,
     },
   );
@@ -100,11 +101,24 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   const metrics = new Metrics();
   const { codec, sink, kafka } = buildAdapters(c, log);
   const producer = createProducer(kafka);
-  await producer.connect();
+  // Connected in the background: a process started during a broker outage waits (not ready)
+  // instead of exiting into a crash loop. A DLQ send before then fails retryably and stalls.
+  const producerReady = connectWithRetry(
+    async () => {
+      await producer.connect();
+      await logDeadLetterLimits(kafka, c, log);
+    },
+    log,
+    'DLQ producer',
+  );
 
   const pipeline = buildPipeline(c, { codec, sink, producer, log, metrics });
 
-  const health = new Health(() => pipeline.stalled);
+  // Ready: joined, in contact with the brokers, and no partition stalled.
+  const health = new Health(
+    () => pipeline.stalled,
+    () => source.connected,
+  );
   let fail: (error: unknown) => void = () => undefined;
   const failed = new Promise<unknown>((resolve) => {
     fail = resolve;
@@ -131,10 +145,12 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
       },
       onRebalancing: () => {
         health.joined = false;
-        metrics.lag.clear();
+      },
+      onRestarting: (error) => {
+        health.joined = false;
+        log.warn({ err: describeError(error) }, 'consumer crashed on a retriable error; kafkajs restarts it');
       },
       onFatal: (error) => {
-        // kafkajs reports a dead consumer twice (CRASH, then STOP): one line is enough.
         if (health.fatal) return;
         health.fatal = true;
         log.fatal({ err: describeError(error) }, 'consumer failed for good; exiting so the supervisor restarts it');
@@ -156,7 +172,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
               unchanged: metrics.records.get({ outcome: 'unchanged' }),
               deadLettered: metrics.records.get({ outcome: 'dead_lettered' }),
               retries: metrics.retries.total(),
-              stalled: pipeline.stalled,
+              stalledPartitions: pipeline.stalled,
             },
             'progress',
           );
@@ -169,6 +185,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
       log.info({ reason, boundMs: c.SHUTDOWN_TIMEOUT_MS }, 'shutting down: finishing in-flight writes and committing');
       if (progress !== undefined) clearInterval(progress);
       const graceful = (async () => {
+        producerReady.cancel();
         await source.stop();
         await producer.disconnect();
         await sink.close();
@@ -184,4 +201,39 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   };
 
   return { health, metrics, http, stop, failed };
+}
+
+/** Says once, at start, whether a record of MAX_PAYLOAD_BYTES fits the DLQ topic whole. Never fatal. */
+async function logDeadLetterLimits(kafka: Kafka, c: Config, log: Logger): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const limits = await checkDeadLetterLimits(admin, c.KAFKA_DLQ_TOPIC, c.MAX_PAYLOAD_BYTES);
+    log[limits.level]({ topic: c.KAFKA_DLQ_TOPIC, maxMessageBytes: limits.maxMessageBytes }, limits.line);
+  } catch (error) {
+    log.warn({ err: describeError(error) }, 'could not read the DLQ topic limits; over-size dead letters fall back on the broker refusing them');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Retries `connect` with capped backoff until it succeeds or is cancelled; never throws. */
+function connectWithRetry(connect: () => Promise<void>, log: Logger, what: string): { cancel(): void } {
+  let cancelled = false;
+  void (async () => {
+    for (let attempt = 0; !cancelled; attempt++) {
+      try {
+        await connect();
+        return;
+      } catch (error) {
+        if (attempt % 10 === 0) log.warn({ err: describeError(error), attempt: attempt + 1 }, `${what} cannot connect yet; retrying`);
+        await sleep(Math.min(10_000, 500 * 2 ** attempt), undefined, { ref: false });
+      }
+    }
+  })();
+  return {
+    cancel: () => {
+      cancelled = true;
+    },
+  };
 }

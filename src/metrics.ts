@@ -58,9 +58,26 @@ export class Metrics {
   readonly writeSeconds = this.#define('tow_and_go_s3_write_seconds_total', 'Time spent in S3 writes.', 'counter');
   readonly groupJoins = this.#define('tow_and_go_group_joins_total', 'Times this member joined (or rejoined) the consumer group.', 'counter');
   readonly commits = this.#define('tow_and_go_commits_total', 'Offset commits sent to the group coordinator.', 'counter');
-  readonly stalled = this.#define('tow_and_go_stalled_records', 'Records currently waiting out a retryable failure.', 'gauge');
+  /** One stalled record per stalled partition: the first unfinished one, from its first retryable failure until it finishes. */
+  readonly stalled = this.#define('tow_and_go_stalled_records', 'Records stalled on a retryable failure (one per stalled partition).', 'gauge');
   /** Per owned partition (a bounded label set); cleared on every rebalance so none goes stale. */
-  readonly lag = this.#define('tow_and_go_consumer_lag_records', 'Records behind the partition end, as of the last fetched batch.', 'gauge');
+  readonly lag = this.#define(
+    'tow_and_go_consumer_lag_records',
+    'Records behind the partition end: committed offset to log end, refreshed on a timer.',
+    'gauge',
+  );
+  /** Per owned partition; set when /metrics is read. */
+  readonly sinceProgress = this.#define(
+    'tow_and_go_partition_seconds_since_progress',
+    'Seconds since the partition last finished a record (or was assigned to this member).',
+    'gauge',
+  );
+  readonly #beforeRender: (() => void)[] = [];
+
+  /** `refresh` runs before every render, for gauges computed from state (ages). */
+  onRender(refresh: () => void): void {
+    this.#beforeRender.push(refresh);
+  }
   readonly inflight = this.#define('tow_and_go_inflight_records', 'Records currently being processed.', 'gauge');
 
   #define(name: string, help: string, type: Metric['type']): Series {
@@ -70,6 +87,7 @@ export class Metrics {
   }
 
   render(): string {
+    for (const refresh of this.#beforeRender) refresh();
     const lines: string[] = [];
     for (const m of this.#metrics) {
       lines.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...m.series.render(m.name));

@@ -1,21 +1,32 @@
 /**
- * The flow of one record: decode → validate → build the object → write → (commit, by the caller).
- * And the flow of one partition's batch: a bounded window of records in flight, retries of
- * retryable failures, dead-lettering of permanent ones, and a commit watermark.
+ * The flow of one record: decode → validate → build the object → write → (commit, by the batch).
+ * And the flow of one partition's batch, composed from small units: the in-flight window
+ * (batch/window.ts), the keyed sequencer (batch/key-sequencer.ts), the committer
+ * (batch/committer.ts) and the per-partition stall tracker (batch/stalls.ts).
  *
- * The one policy, in one place: a permanent SinkError routes the record to the DLQ; a retryable one
- * stalls that record (with backoff and heartbeats) until it passes or the partition is taken away;
- * anything that is not a SinkError is a bug and is rethrown, so the process fails instead of
- * committing past it.
+ * The one policy, in one place (`#settle`):
+ * - a permanent SinkError routes the record to the DLQ, and the batch goes on;
+ * - a retryable SinkError stalls the partition: the batch starts nothing more, lets what is in
+ *   flight finish, commits the contiguous finished prefix and returns a backoff. The source then
+ *   pauses that partition and fetches it again from the first unfinished offset when the backoff
+ *   ends, so one stalled partition never holds up the others;
+ * - anything that is not a SinkError is a bug and is rethrown, so the process fails instead of
+ *   committing past it.
+ *
+ * The no-loss invariant: an offset is committed only when it and every offset before it in the
+ * partition have landed in S3 or in the DLQ (the committer's watermark).
  */
 import type { Logger } from 'pino';
+import { BatchCommitter } from './batch/committer.ts';
+import { KeySequencer, type KeyTurn } from './batch/key-sequencer.ts';
+import { PartitionStalls } from './batch/stalls.ts';
+import { ByteBudget, type Charge, EXPANSION, InflightWindow } from './batch/window.ts';
 import type { Decoded } from './codec.ts';
 import type { DeadLetterPort, SourceRecord } from './dlq.ts';
 import { DecodeError, describeError, isSinkError, type SinkError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { SnapshotObject, SnapshotSink, WriteOutcome } from './sink/s3.ts';
 import { type Compression, contentHash, encodeBody, objectBody, objectKey, type SnapshotLimits, validateSnapshot } from './snapshot.ts';
-import { CommitWatermark } from './watermark.ts';
 
 export interface RecordDecoder {
   decode(bytes: Buffer | null, maxPayloadBytes: number): Promise<Decoded>;
@@ -27,7 +38,10 @@ export interface PipelineSettings {
   readonly limits: SnapshotLimits;
   readonly maxPayloadBytes: number;
   readonly inflightPerPartition: number;
+  /** Bytes held (decoded snapshots and bodies) per partition before reading waits. */
   readonly maxInflightBytes: number;
+  /** Bytes held across every partition of the process. */
+  readonly maxProcessInflightBytes: number;
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
   /** How often the watermark is committed while a batch is still running. */
@@ -45,231 +59,215 @@ export interface PipelineDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly nowSeconds: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
   readonly random: () => number;
 }
 
-/** What the source gives the pipeline with each batch: how to ack, and whether to keep going. */
+/** What the source gives the pipeline with each batch: whether to go on, and how to commit. */
 export interface BatchControl {
   /** False once the partition is revoked, the batch is stale, or shutdown started: start nothing new. */
   isActive(): boolean;
   /**
    * Whether commits are still ours to make. Stays true during a graceful shutdown (what landed is
-   * committed before leaving the group) and turns false when the partition is revoked or stale.
+   * committed before leaving the group) and turns false when the partition is revoked.
    */
   canCommit(): boolean;
-  heartbeat(): Promise<void>;
   /** Everything up to and including `offset` has finished: resolve and commit it. */
   checkpoint(offset: string): Promise<void>;
 }
 
-export type Outcome = WriteOutcome | 'dead_lettered' | 'skipped' | 'would_create' | 'would_conflict';
-
-/**
- * A record's turn to write its object key within a batch. Records finish out of order, but two
- * records for the same key must write in offset order, so that the first snapshot is the one kept.
- * The key is only known after decoding, so the turn is taken then, not at launch.
- */
-export interface KeyTurn {
-  /** Waits until every earlier record of the batch for this key has finished; false: give up. */
-  claim(objectKey: string): Promise<boolean>;
-  /** This record will write nothing (skipped, dead-lettered): later ones need not wait for it. */
-  release(): void;
+export interface BatchResult {
+  /** Set when the partition stalled on a retryable failure: fetch it again after this long. */
+  readonly retryAfterMs?: number;
 }
+
+export type Outcome = WriteOutcome | 'dead_lettered' | 'skipped' | 'would_create' | 'would_conflict';
 
 export class Pipeline {
   readonly #s: PipelineSettings;
   readonly #d: PipelineDeps;
-  #stalled = 0;
+  readonly #stalls: PartitionStalls;
+  readonly #processBytes: ByteBudget;
 
   constructor(settings: PipelineSettings, deps: PipelineDeps) {
     this.#s = settings;
     this.#d = deps;
+    this.#stalls = new PartitionStalls(settings, deps.random);
+    this.#processBytes = new ByteBudget(settings.maxProcessInflightBytes);
   }
 
-  /** Records currently stalled on a retryable failure; readiness is false while it is above 0. */
+  /** Partitions stalled on a retryable failure; readiness is false while it is above 0. */
   get stalled(): number {
-    return this.#stalled;
+    return this.#stalls.stalled;
+  }
+
+  /** Per-partition stall state, kept across batches (the source reports assignments to it). */
+  get partitions(): PartitionStalls {
+    return this.#stalls;
   }
 
   /**
-   * One attempt, no retries: returns the outcome or throws a retryable SinkError (or a bug).
-   * Returns undefined when `turn` says to give up (the batch stopped while it waited for its key).
+   * One attempt, no retries: returns the outcome, or undefined when `turn` says to give up (an
+   * earlier same-key record was abandoned, or the partition was revoked while it waited), or
+   * throws a retryable SinkError (or a bug).
    */
-  async processOnce(record: SourceRecord, turn?: KeyTurn): Promise<Outcome | undefined> {
+  async processOnce(record: SourceRecord, turn: KeyTurn, control?: Pick<BatchControl, 'canCommit'>, charge?: Charge): Promise<Outcome | undefined> {
     if (this.#s.accept !== undefined && !this.#s.accept(record)) {
-      turn?.release();
+      turn.release();
       return 'skipped';
     }
-    let decoded: Decoded | undefined;
+    const seen: { schemaId?: number } = {};
     try {
-      decoded = await this.#d.decoder.decode(record.value, this.#s.maxPayloadBytes);
-      const snapshot = validateSnapshot(decoded.value, this.#s.limits, this.#d.nowSeconds());
-      const json = objectBody(snapshot);
-      const body = encodeBody(json, this.#s.compression);
-      const object: SnapshotObject = {
-        key: objectKey(this.#s.prefix, snapshot),
-        body,
-        ...(this.#s.compression === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
-        sha256: contentHash(json),
-        lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: decoded.schemaId },
-      };
-      if (turn !== undefined && !(await turn.claim(object.key))) return undefined;
-      if (this.#s.dryRun === true) return await this.#d.sink.plan(object);
+      const built = await this.#build(record, seen);
+      // The decoded snapshot is garbage from here on: the window holds the body (and the Avro) only.
+      charge?.resize(built.body.length + (record.value?.length ?? 0));
+      if (!(await turn.claim(built.key))) return undefined;
+      // Revoked while waiting for its turn: the next owner writes it, in order.
+      if (control !== undefined && !control.canCommit()) return undefined;
+      if (this.#s.dryRun === true) {
+        turn.finish();
+        return await this.#d.sink.plan(built);
+      }
       const started = performance.now();
-      const outcome = await this.#d.sink.write(object);
+      const outcome = await this.#d.sink.write(built);
+      turn.finish();
       this.#d.metrics.writeSeconds.add({}, (performance.now() - started) / 1000);
-      if (outcome !== 'unchanged') this.#d.metrics.bytesWritten.add({}, body.length);
-      this.#d.log.debug({ partition: record.partition, offset: record.offset, key: object.key, outcome }, 'snapshot written');
+      if (outcome !== 'unchanged') this.#d.metrics.bytesWritten.add({}, built.body.length);
+      this.#d.log.debug({ partition: record.partition, offset: record.offset, key: built.key, outcome }, 'snapshot written');
       return outcome;
     } catch (error) {
       if (!isSinkError(error) || error.retryable) throw error;
-      turn?.release();
-      const schemaId = decoded?.schemaId ?? (error instanceof DecodeError ? error.schemaId : undefined);
+      turn.release();
       if (this.#s.dryRun === true) return 'dead_lettered';
-      await this.#d.dlq.send(record, error, schemaId);
-      this.#d.metrics.deadLetters.add({ code: error.code }, 1);
-      this.#d.log.warn(
-        { topic: record.topic, partition: record.partition, offset: record.offset, code: error.code },
-        `dead-lettered ${record.topic}/${record.partition}@${record.offset}: ${error.message}`,
-      );
+      await this.#deadLetter(record, error, seen.schemaId ?? (error instanceof DecodeError ? error.schemaId : undefined));
       return 'dead_lettered';
     }
   }
 
   /**
-   * Retries retryable failures with capped exponential backoff and full jitter, heartbeating while
-   * it waits. Returns undefined when the batch stopped being active (revoked, shutdown): the record
-   * is then left uncommitted for whoever owns the partition next.
+   * Processes one partition's batch: up to `inflightPerPartition` records (and the byte budgets)
+   * in flight; same-key records write in offset order; the contiguous finished prefix is committed.
+   * On a retryable failure the batch ends early and returns the backoff (see the module comment).
    */
-  async settle(record: SourceRecord, control: BatchControl, turn?: KeyTurn): Promise<Outcome | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const outcome = await this.processOnce(record, turn);
-        if (outcome === undefined) return undefined;
-        if (attempt > 0) this.#d.log.info({ partition: record.partition, offset: record.offset, attempts: attempt + 1 }, 'recovered after retryable failures');
-        return outcome;
-      } catch (error) {
-        if (!isSinkError(error) || !error.retryable) throw error;
-        this.#noteRetry(record, error, attempt);
-        this.#stalled++;
-        this.#d.metrics.stalled.set({}, this.#stalled);
-        try {
-          await this.#backoff(attempt, control);
-        } finally {
-          this.#stalled--;
-          this.#d.metrics.stalled.set({}, this.#stalled);
-        }
-        if (!control.isActive()) return undefined;
-      }
-    }
-  }
-
-  /**
-   * Processes one partition's batch with up to `inflightPerPartition` records (and
-   * `maxInflightBytes` of values) in flight. Records for the same object key write in offset order
-   * (see KeyTurn), so the first of two snapshots with one last_modified is the one that is kept,
-   * whatever the Kafka keys are.
-   */
-  async processBatch(records: readonly SourceRecord[], control: BatchControl): Promise<void> {
-    const watermark = new CommitWatermark(records.map((r) => r.offset));
-    const inflight = new Set<Promise<void>>();
-    /** Records in flight: the object key each one writes (once decoded) and its completion. */
-    const turns = new Map<number, { key: Promise<string | undefined>; done: Promise<void> }>();
-    let bytes = 0;
-    let failure: { error: unknown } | undefined;
-    let lastCommit = Date.now();
-    let pending = false;
-    let commits: Promise<void> = Promise.resolve();
-
-    // Commits are chained, never concurrent: each sends the watermark as it is when its turn
-    // comes, so the committed offset can only move forward.
-    const checkpoint = (force: boolean): Promise<void> => {
-      if (watermark.advance() !== undefined) pending = true;
-      if (!pending || !(force || Date.now() - lastCommit >= this.#s.commitIntervalMs)) return commits;
-      pending = false;
-      lastCommit = Date.now();
-      commits = commits.then(async () => {
-        const offset = watermark.committed;
-        if (offset !== undefined && control.canCommit()) await control.checkpoint(offset);
-      });
-      return commits;
-    };
+  async processBatch(records: readonly SourceRecord[], control: BatchControl, lastOffset?: string): Promise<BatchResult> {
+    const first = records[0];
+    if (first === undefined) return {};
+    const partition = first.partition;
+    const committer = new BatchCommitter(
+      records.map((r) => r.offset),
+      lastOffset,
+      this.#s.commitIntervalMs,
+      {
+        canCommit: () => control.canCommit(),
+        commit: async (offset) => {
+          await control.checkpoint(offset);
+          this.#stalls.committed(partition, offset);
+        },
+      },
+    );
+    const window = new InflightWindow(this.#s.inflightPerPartition, this.#s.maxInflightBytes, this.#processBytes);
+    const sequencer = new KeySequencer();
+    const finished: string[] = [];
+    let stalledBy: SinkError | undefined;
+    let bug: { error: unknown } | undefined;
+    const stop = () => stalledBy !== undefined || bug !== undefined || !control.isActive();
 
     for (const [index, record] of records.entries()) {
-      while (inflight.size > 0 && (inflight.size >= this.#s.inflightPerPartition || bytes >= this.#s.maxInflightBytes)) {
-        await Promise.race(inflight);
+      if (stop()) break;
+      const turn = sequencer.next();
+      if (this.#stalls.alreadyFinished(partition, record.offset)) {
+        // Finished in the batch that stalled; this is its re-fetch.
+        turn.release();
+        committer.complete(index);
+        continue;
       }
-      if (failure !== undefined || !control.isActive()) break;
-      const size = record.value?.length ?? 0;
-      const earlier = [...turns.values()];
-      let settleKey: (key: string | undefined) => void = () => undefined;
-      const key = new Promise<string | undefined>((resolve) => {
-        settleKey = resolve;
-      });
-      const turn: KeyTurn = {
-        claim: async (objectKey) => {
-          settleKey(objectKey);
-          let waited = false;
-          for (const e of earlier) {
-            if ((await e.key) !== objectKey) continue;
-            await e.done;
-            waited = true;
-          }
-          // An earlier same-key record abandoned on revocation must stay first for the next owner.
-          return !waited || control.isActive();
-        },
-        release: () => settleKey(undefined),
-      };
-      bytes += size;
+      const charge = await window.admit((record.value?.length ?? 0) * EXPANSION);
+      if (stop()) {
+        charge.release();
+        turn.abandon();
+        break;
+      }
       this.#d.metrics.inflight.add({}, 1);
-      const task: Promise<void> = (async () => {
-        const outcome = await this.settle(record, control, turn);
-        if (outcome === undefined) return;
-        this.#d.metrics.records.add({ outcome }, 1);
-        watermark.complete(index);
-        await checkpoint(false);
-        // Long batches keep the membership alive (kafkajs sends at most one per heartbeat interval).
-        await control.heartbeat();
-      })()
-        .catch((error: unknown) => {
-          failure ??= { error };
-        })
-        .finally(() => {
-          settleKey(undefined);
-          bytes -= size;
+      const task = this.processOnce(record, turn, control, charge).then(
+        (outcome) => {
+          if (outcome === undefined) return turn.abandon();
+          this.#d.metrics.records.add({ outcome }, 1);
+          this.#stalls.finished(partition, record.offset);
+          finished.push(record.offset);
+          committer.complete(index);
+        },
+        (error: unknown) => {
+          turn.abandon();
+          if (isSinkError(error) && error.retryable) {
+            this.#stalls.stall(partition, record.offset);
+            this.#d.metrics.stalled.set({}, this.#stalls.stalled);
+            this.#d.metrics.retries.add({ code: error.code }, 1);
+            stalledBy ??= error;
+            this.#lastFailure.set(partition, { offset: record.offset, error });
+          } else bug ??= { error };
+        },
+      );
+      window.track(
+        task.finally(() => {
+          charge.release();
           this.#d.metrics.inflight.add({}, -1);
-          inflight.delete(task);
-          turns.delete(index);
-        });
-      inflight.add(task);
-      turns.set(index, { key, done: task });
-    }
-    await Promise.all(inflight);
-    await checkpoint(true);
-    if (failure !== undefined) throw failure.error;
-  }
-
-  async #backoff(attempt: number, control: BatchControl): Promise<void> {
-    const cap = Math.min(this.#s.retryMaxMs, this.#s.retryInitialMs * 2 ** Math.min(attempt, 30));
-    let remaining = Math.max(1, Math.round(cap * this.#d.random()));
-    // Sleep in slices so that heartbeats go out and a revoked partition is noticed promptly.
-    while (remaining > 0 && control.isActive()) {
-      const slice = Math.min(remaining, 1000);
-      await this.#d.sleep(slice);
-      remaining -= slice;
-      await control.heartbeat();
-    }
-  }
-
-  #noteRetry(record: SourceRecord, error: SinkError, attempt: number): void {
-    this.#d.metrics.retries.add({ code: error.code }, 1);
-    // The first failure and then every 10th: actionable without flooding the log during an outage.
-    if (attempt % 10 === 0) {
-      this.#d.log.warn(
-        { partition: record.partition, offset: record.offset, code: error.code, attempt: attempt + 1, cause: describeError(error.cause) },
-        `retryable failure, partition stalls and retries: ${error.message}`,
+        }),
       );
     }
+    await window.drain();
+    await committer.flush();
+    this.#d.metrics.stalled.set({}, this.#stalls.stalled);
+    if (bug !== undefined) throw bug.error;
+    if (stalledBy === undefined) return {};
+    const watermark = committer.watermark;
+    this.#stalls.rememberFinishedAhead(
+      partition,
+      finished.filter((o) => watermark === undefined || BigInt(o) > BigInt(watermark)),
+    );
+    const { attempt, delayMs } = this.#stalls.backoff(partition);
+    this.#noteStall(partition, attempt, delayMs);
+    return { retryAfterMs: delayMs };
+  }
+
+  readonly #lastFailure = new Map<number, { offset: string; error: SinkError }>();
+
+  /** Decode, validate, build. `seen` gets the writer schema id as soon as it is known (for the DLQ). */
+  async #build(record: SourceRecord, seen: { schemaId?: number }): Promise<SnapshotObject> {
+    const decoded = await this.#d.decoder.decode(record.value, this.#s.maxPayloadBytes);
+    seen.schemaId = decoded.schemaId;
+    const snapshot = validateSnapshot(decoded.value, this.#s.limits, this.#d.nowSeconds());
+    const json = objectBody(snapshot);
+    return {
+      key: objectKey(this.#s.prefix, snapshot),
+      body: encodeBody(json, this.#s.compression),
+      ...(this.#s.compression === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
+      sha256: contentHash(json),
+      lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: decoded.schemaId },
+    };
+  }
+
+  async #deadLetter(record: SourceRecord, error: SinkError, schemaId: number | undefined): Promise<void> {
+    await this.#d.dlq.send(record, error, schemaId);
+    this.#d.metrics.deadLetters.add({ code: error.code }, 1);
+    this.#d.log.warn(
+      { topic: record.topic, partition: record.partition, offset: record.offset, code: error.code },
+      `dead-lettered ${record.topic}/${record.partition}@${record.offset}: ${error.message}`,
+    );
+  }
+
+  #noteStall(partition: number, attempt: number, delayMs: number): void {
+    const failure = this.#lastFailure.get(partition);
+    // The first failure and then every 10th: actionable without flooding the log during an outage.
+    if (failure === undefined || attempt % 10 !== 0) return;
+    this.#d.log.warn(
+      {
+        partition,
+        offset: failure.offset,
+        code: failure.error.code,
+        attempt: attempt + 1,
+        retryInMs: delayMs,
+        cause: describeError(failure.error.cause),
+      },
+      `retryable failure, partition ${partition} stalls and retries: ${failure.error.message}`,
+    );
   }
 }

@@ -41,6 +41,8 @@ const QUICK: Readonly<Record<string, string>> = {
   KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
   KAFKA_REBALANCE_TIMEOUT_MS: '20000',
   SHUTDOWN_TIMEOUT_MS: '20000',
+  // A write (up to 3 S3 calls) must fit in the session timeout; the config refuses it otherwise.
+  S3_TIMEOUT_MS: '3000',
 };
 
 /** A topic of its own (with DLQ topic, group and S3 prefix named after it), quiet, on a free HTTP port. */
