@@ -115,7 +115,9 @@ describe.concurrent('liveness through long faults', () => {
       const [group] = await admin.fetchOffsets({ groupId: t.group, topics: [t.topic] });
       const ends = await admin.fetchTopicOffsets(t.topic);
       // -1: nothing committed yet on that partition.
-      return ends.map((e) => Number(e.high) - Math.max(0, Number(group?.partitions.find((p) => p.partition === e.partition)?.offset ?? 0)));
+      return [...ends]
+        .sort((x, y) => x.partition - y.partition)
+        .map((e) => Number(e.high) - Math.max(0, Number(group?.partitions.find((p) => p.partition === e.partition)?.offset ?? 0)));
     });
     expect(lag.slice(1).every((l) => l <= 1)).toBe(true);
     expect(lag[0]).toBe(1);

@@ -13,7 +13,11 @@ export interface Ledger {
   readonly lost: number;
 }
 
-/** Waits for exactly the expected keys (never a count: S3Proxy lists a temporary file mid-write), then checks bytes. */
+/**
+ * Waits for exactly the expected keys (never a count: S3Proxy lists a temporary file mid-write),
+ * then checks bytes, then waits for the commits to reach the log end (a DLQ produce comes before its
+ * commit), then checks the DLQ.
+ */
 export async function assertLedger(t: TestEnv, landed: readonly Snapshot[], deadLettered: ReadonlyMap<string, string> = new Map()): Promise<Ledger> {
   const expected = [...new Set(landed.map((s) => `${t.prefix}${s.last_modified}.json`))].sort();
   await waitFor(
@@ -30,9 +34,6 @@ export async function assertLedger(t: TestEnv, landed: readonly Snapshot[], dead
     const { body } = await getObject(`${t.prefix}${s.last_modified}.json`);
     if (body !== objectBody(s).toString('utf8')) wrong++;
   }
-  const dlq = await readTopic(t.dlqTopic);
-  const codes = new Map(dlq.map((r) => [r.headers['__connect.errors.offset'] ?? '', r.headers['__tow_and_go.errors.code'] ?? '']));
-  for (const [offset, code] of deadLettered) expect(codes.get(offset), `DLQ entry for offset ${offset}`).toBe(code);
   const { committed, end } = await waitFor(
     'committed offsets at the log end',
     async () => {
@@ -41,6 +42,9 @@ export async function assertLedger(t: TestEnv, landed: readonly Snapshot[], dead
     },
     60_000,
   );
+  const dlq = await readTopic(t.dlqTopic);
+  const codes = new Map(dlq.map((r) => [r.headers['__connect.errors.offset'] ?? '', r.headers['__tow_and_go.errors.code'] ?? '']));
+  for (const [offset, code] of deadLettered) expect(codes.get(offset), `DLQ entry for offset ${offset}`).toBe(code);
   expect([...committed].filter(([p]) => end.get(p) !== '0').every(([p, c]) => c === end.get(p))).toBe(true);
   expect(wrong, 'objects with the wrong bytes').toBe(0);
   const ledger = { published: landed.length + deadLettered.size, landed: landed.length - wrong, deadLettered: dlq.length, lost: wrong };
