@@ -1,32 +1,25 @@
 /**
- * Confluent wire format + Avro, with the schema registry. Decode is pure apart from the schema
- * lookup: it returns the decoded value and the writer schema id, and classifies every failure.
- *
- * The registry HTTP client, its per-id cache and its merging of concurrent fetches come from
- * @kafkajs/confluent-schema-registry. The Avro step itself is done here rather than by its
- * `decode()`, because that builds a new reader type and resolver for every message; here both are
- * built once per writer schema id.
+ * Confluent wire format + Avro. Decode is pure apart from the writer schema lookup
+ * (registry-client.ts): it returns the decoded value and the writer schema id, and classifies every
+ * failure. The reader and its resolver are built once per writer schema id, never per message.
+ * Writer schemas are read as the snapshot schema with the registries' own compatibility rules
+ * (schema-resolution.ts), so what a registry accepts under the subject is what this reads.
  */
 import { readFileSync } from 'node:fs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro, { type Resolver, type Type } from 'avsc';
 import { AvroShapeError, assertWellFormedAvro } from './avro-guard.ts';
 import { DecodeError, describeError, RegistryUnavailableError } from './errors.ts';
+import { type RegistrySchema, type RegistrySettings, registryEndpoint, SchemaLookup } from './registry-client.ts';
+import { resolveWriter, SchemaResolutionError } from './schema-resolution.ts';
+
+export type { RegistrySettings } from './registry-client.ts';
 
 export const SNAPSHOT_SCHEMA_PATH = new URL('../avro/tow-and-go-snapshot.avsc', import.meta.url);
 const MAGIC_BYTE = 0;
 const HEADER_BYTES = 5;
-/** Unknown ids are remembered briefly so a flood of poison records is not a flood of lookups. */
-const UNKNOWN_ID_TTL_MS = 30_000;
-/** Confluent's error code for "schema not found"; Apicurio's ccompat API uses it too. */
-const SCHEMA_NOT_FOUND = 40403;
-
-export interface RegistrySettings {
-  readonly url: string;
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  readonly timeoutMs: number;
-}
+/** avsc's reasons are short; the cap only keeps a surprise from bloating DLQ headers and logs. */
+const MAX_REASON_CHARS = 300;
 
 export interface Decoded {
   readonly schemaId: number;
@@ -35,6 +28,8 @@ export interface Decoded {
 
 interface WriterEntry {
   readonly writer: Type;
+  /** The snapshot schema, or its copy that also answers to the writer's names. */
+  readonly reader: Type;
   /** Absent when the writer schema is the reader schema. */
   readonly resolver: Resolver | undefined;
 }
@@ -53,29 +48,31 @@ function timeoutMiddleware(timeoutMs: number): RegistryMiddleware {
   });
 }
 
+/** The library client, which registers and encodes for the publisher. Credentials as registryEndpoint reads them. */
 export function createRegistry(settings: RegistrySettings): SchemaRegistry {
-  const auth = settings.username !== undefined && settings.password !== undefined ? { username: settings.username, password: settings.password } : undefined;
+  const { url, auth } = registryEndpoint(settings);
   return new SchemaRegistry({
-    host: settings.url,
+    host: url,
     clientId: 'tow-and-go-sink',
-    ...(auth === undefined ? {} : { auth }),
-    // The pipeline owns retries (with backoff and partition stalling); one quick retry here only
-    // smooths over a dropped connection.
+    ...(auth === undefined ? {} : { auth: { ...auth } }),
+    // Callers own real retries; one quick retry here only smooths over a dropped connection.
     retry: { retries: 1, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },
     middlewares: [timeoutMiddleware(settings.timeoutMs)],
   });
 }
 
 export class AvroCodec {
-  readonly #registry: SchemaRegistry;
-  readonly #settings: RegistrySettings;
+  readonly #lookup: SchemaLookup;
   readonly #reader: Type;
   readonly #writers = new Map<number, Promise<WriterEntry>>();
-  readonly #unknownUntil = new Map<number, number>();
 
-  constructor(registry: SchemaRegistry, settings: RegistrySettings, reader: Type) {
-    this.#registry = registry;
-    this.#settings = settings;
+  /**
+   * `(settings, reader)`. The three-argument form, with a library client first, is what main.ts
+   * and bench/codec.ts still pass; the client is not used any more. Drop that form once they change.
+   */
+  constructor(...args: [RegistrySettings, Type] | [SchemaRegistry, RegistrySettings, Type]) {
+    const [settings, reader] = args.length === 2 ? args : [args[1], args[2]];
+    this.#lookup = new SchemaLookup(settings);
     this.#reader = reader;
   }
 
@@ -89,91 +86,59 @@ export class AvroCodec {
     if (bytes[0] !== MAGIC_BYTE) throw new DecodeError('WIRE_FORMAT_INVALID', `wrong magic byte ${bytes[0]} (expected 0: Confluent wire format)`);
     const schemaId = bytes.readInt32BE(1);
     const writer = await this.#writerFor(schemaId);
-    return { schemaId, value: this.#decodeBody(bytes.subarray(HEADER_BYTES), schemaId, writer) };
-  }
-
-  #decodeBody(body: Buffer, schemaId: number, entry: WriterEntry): unknown {
-    try {
-      assertWellFormedAvro(entry.writer, body);
-      return this.#reader.fromBuffer(body, entry.resolver, true);
-    } catch (error) {
-      const what = error instanceof AvroShapeError ? error.message : 'avsc could not decode the body';
-      throw new DecodeError('AVRO_DECODE_FAILED', `Avro body does not match writer schema ${schemaId}: ${what}`, schemaId, { cause: error });
-    }
+    return { schemaId, value: decodeBody(bytes.subarray(HEADER_BYTES), schemaId, writer) };
   }
 
   #writerFor(schemaId: number): Promise<WriterEntry> {
-    const unknownUntil = this.#unknownUntil.get(schemaId);
-    if (unknownUntil !== undefined && unknownUntil > Date.now()) {
-      return Promise.reject(new DecodeError('SCHEMA_UNKNOWN', `schema id ${schemaId} is not in the registry`, schemaId));
-    }
     let entry = this.#writers.get(schemaId);
     if (entry === undefined) {
-      entry = this.#fetchWriter(schemaId);
+      entry = this.#lookup.get(schemaId).then((found) => this.#readerFor(schemaId, found));
       this.#writers.set(schemaId, entry);
-      // Failed lookups are not cached: an outage must not poison the cache.
+      // Failed lookups are not cached: an outage must not poison the cache. (Unknown ids are
+      // remembered briefly by the lookup itself.)
       entry.catch(() => this.#writers.delete(schemaId));
     }
     return entry;
   }
 
-  async #fetchWriter(schemaId: number): Promise<WriterEntry> {
-    let schema: unknown;
+  /** Builds the writer type and the way to read it as the snapshot schema; once per schema id. */
+  #readerFor(schemaId: number, found: RegistrySchema): WriterEntry {
+    const incompatible = (why: string, cause?: unknown) =>
+      new DecodeError('SCHEMA_INCOMPATIBLE', `schema id ${schemaId} ${why}`, schemaId, cause === undefined ? {} : { cause });
+    const schemaType = found.schemaType ?? 'AVRO';
+    if (schemaType !== 'AVRO') throw incompatible(`is a ${String(schemaType)} schema, not Avro`);
+    if (Array.isArray(found.references) && found.references.length > 0) {
+      throw incompatible(`uses ${found.references.length} schema reference(s), which this service does not resolve`);
+    }
+    let writer: Type;
     try {
-      schema = await this.#registry.getSchema(schemaId);
+      writer = avro.Type.forSchema(JSON.parse(found.schema) as avro.Schema);
     } catch (error) {
-      throw await this.#classifyLookupFailure(schemaId, error);
+      throw incompatible(`is not an Avro schema that avsc can build: ${reasonOf(error)}`, error);
     }
-    if (!isAvroType(schema)) {
-      throw new DecodeError('SCHEMA_INCOMPATIBLE', `schema id ${schemaId} is not an Avro schema`, schemaId);
-    }
+    if (writer.equals(this.#reader)) return { writer, reader: this.#reader, resolver: undefined };
     try {
-      // Rebuilt with our own avsc: the registry library may resolve to another copy of avsc, and
-      // avsc's resolvers only accept types of their own copy. Once per schema id.
-      const writer = avro.Type.forSchema(schema.schema() as avro.Schema);
-      const resolver = writer.equals(this.#reader) ? undefined : this.#reader.createResolver(writer);
-      return { writer, resolver };
+      return { writer, ...resolveWriter(this.#reader, writer) };
     } catch (error) {
-      throw new DecodeError('SCHEMA_INCOMPATIBLE', `writer schema ${schemaId} cannot be read as the snapshot schema`, schemaId, { cause: error });
-    }
-  }
-
-  /**
-   * The registry client reports an unreachable registry as HTTP 400 and wraps every failure the same
-   * way, so its status alone is not evidence. "Unknown schema" is permanent only when a healthy
-   * registry says so in its own words: 404 with error_code 40403. Anything else stalls and retries.
-   */
-  async #classifyLookupFailure(schemaId: number, error: unknown): Promise<Error> {
-    const status = typeof error === 'object' && error !== null && 'status' in error ? error.status : undefined;
-    if (status === 404 && (await this.#registrySaysNotFound(schemaId))) {
-      this.#unknownUntil.set(schemaId, Date.now() + UNKNOWN_ID_TTL_MS);
-      return new DecodeError('SCHEMA_UNKNOWN', `schema id ${schemaId} is not in the registry`, schemaId);
-    }
-    return new RegistryUnavailableError(`schema registry lookup of id ${schemaId} failed (status ${String(status ?? 'none')})`, { cause: error });
-  }
-
-  async #registrySaysNotFound(schemaId: number): Promise<boolean> {
-    try {
-      const headers: Record<string, string> = { accept: 'application/vnd.schemaregistry.v1+json' };
-      if (this.#settings.username !== undefined && this.#settings.password !== undefined) {
-        headers.authorization = `Basic ${Buffer.from(`${this.#settings.username}:${this.#settings.password}`).toString('base64')}`;
-      }
-      const res = await fetch(`${this.#settings.url.replace(/\/$/, '')}/schemas/ids/${schemaId}`, {
-        headers,
-        signal: AbortSignal.timeout(this.#settings.timeoutMs),
-      });
-      if (res.status !== 404) return false;
-      const body = (await res.json()) as { error_code?: unknown };
-      return body.error_code === SCHEMA_NOT_FOUND;
-    } catch {
-      return false;
+      if (error instanceof SchemaResolutionError) throw incompatible(`cannot be read as the snapshot schema: ${error.message}`, error);
+      throw error;
     }
   }
 }
 
-/** Structural, not `instanceof`: the library's avsc copy need not be ours. */
-function isAvroType(value: unknown): value is { schema(): unknown; typeName: string } {
-  return typeof value === 'object' && value !== null && 'typeName' in value && 'schema' in value && typeof value.schema === 'function';
+function decodeBody(body: Buffer, schemaId: number, entry: WriterEntry): unknown {
+  try {
+    assertWellFormedAvro(entry.writer, body);
+    return entry.reader.fromBuffer(body, entry.resolver, true);
+  } catch (error) {
+    // avsc's read errors are structural ("truncated buffer", "potential precision loss"), never bytes.
+    const what = error instanceof AvroShapeError ? error.message : `avsc: ${reasonOf(error)}`;
+    throw new DecodeError('AVRO_DECODE_FAILED', `Avro body does not match writer schema ${schemaId}: ${what}`, schemaId, { cause: error });
+  }
+}
+
+function reasonOf(error: unknown): string {
+  return describeError(error).slice(0, MAX_REASON_CHARS);
 }
 
 /** Publisher side: registers (or looks up) the snapshot schema under its subject and encodes. */
