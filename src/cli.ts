@@ -15,7 +15,8 @@ import { buildAdapters, buildPipeline, startConsumerService } from './main.ts';
 import { Metrics } from './metrics.ts';
 import { resetGroupOffsets } from './offsets.ts';
 import { parseSnapshots, publishSnapshots, readInput } from './publish.ts';
-import { parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
+import { checkReplayGroup, parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
+import { ReplayTracker } from './replay-tracker.ts';
 import { createKafka, createProducer } from './source/kafka.ts';
 import { filterKnownWarnings } from './warnings.ts';
 
@@ -102,7 +103,11 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
   const { codec, sink, kafka } = buildAdapters(config, log);
   const admin = kafka.admin();
   await admin.connect();
-  const ranges = await resolveRanges(admin, config.KAFKA_TOPIC, from, to).finally(() => admin.disconnect());
+  const ranges = await (async () => {
+    await checkReplayGroup(admin, groupId, config.KAFKA_GROUP_ID);
+    return resolveRanges(admin, config.KAFKA_TOPIC, from, to);
+  })().finally(() => admin.disconnect());
+  const tracker = new ReplayTracker(ranges);
   const producer = createProducer(kafka);
   await producer.connect();
   // Offsets bound the range; record timestamps make a time range exact (CreateTime need not be monotonic).
@@ -120,7 +125,7 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
         topic: config.KAFKA_TOPIC,
         groupId,
         commit: !dryRun,
-        ranges,
+        tracker,
         heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
         sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
       },
