@@ -14,6 +14,7 @@ import { createLogger } from './logger.ts';
 import { buildAdapters, buildPipeline, startConsumerService } from './main.ts';
 import { Metrics } from './metrics.ts';
 import { resetGroupOffsets } from './offsets.ts';
+import { startProgress } from './progress.ts';
 import { parseSnapshots, publishSnapshots, readInput } from './publish.ts';
 import { checkReplayGroup, parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
 import { ReplayTracker } from './replay-tracker.ts';
@@ -116,6 +117,14 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
   const accept = (r: SourceRecord) => Number(r.timestamp) >= fromMs && Number(r.timestamp) < toMs;
   const pipeline = buildPipeline(config, { codec, sink, producer, log, metrics }, { accept, dryRun });
   log.info({ groupId, topic: config.KAFKA_TOPIC, ranges, dryRun }, 'replay starting');
+  const progress = startProgress({
+    label: dryRun ? 'replay (dry run)' : 'replay',
+    sample: () => tracker.progress(),
+    tty: process.stderr.isTTY === true,
+    intervalMs: config.PROGRESS_INTERVAL_MS,
+    write: (text) => process.stderr.write(text),
+    log: (report) => log.info({ progress: report }, 'replay progress'),
+  });
   try {
     const summary = await runReplay(
       kafka,
@@ -131,9 +140,11 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
       },
       log,
     );
+    progress.stop();
     process.stdout.write(`${JSON.stringify({ replay: { groupId, dryRun, ...summary } })}\n`);
     return 0;
   } finally {
+    progress.stop();
     await producer.disconnect();
     await sink.close();
   }
