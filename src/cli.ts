@@ -26,8 +26,8 @@ const USAGE = `usage:
   tow-and-go publish [file|-]             publish one JSON snapshot or JSON Lines (default: stdin)
   tow-and-go replay [--from earliest|<ISO time>|<p:o,…>] [--to latest|<ISO time>] [--group id] [--dry-run]
                                           re-write a range of the topic to S3 (own consumer group)
-  tow-and-go offsets reset --group <id> --to earliest|<ISO time>
-                                          rewind a stopped consumer group
+  tow-and-go offsets reset --group <id> --to earliest|<ISO time>|<p:o,…> [--topic <topic>]
+                                          move a stopped consumer group's offsets
   tow-and-go stack up|down|status|clean   the local Kafka + registry + S3 stack
   tow-and-go stack start|stop|restart <kafka|registry|s3proxy>`;
 
@@ -154,7 +154,7 @@ async function offsets(config: Config, args: readonly string[]): Promise<number>
   const [sub, ...rest] = args;
   const { values } = parseArgs({ args: rest, options: { group: { type: 'string' }, to: { type: 'string' }, topic: { type: 'string' } }, strict: true });
   if (sub !== 'reset' || values.group === undefined || values.to === undefined)
-    throw new InputError('usage: tow-and-go offsets reset --group <id> --to earliest|<ISO time> [--topic <topic>]');
+    throw new InputError('usage: tow-and-go offsets reset --group <id> --to earliest|<ISO time>|<partition:offset,…> [--topic <topic>]');
   const log = createLogger(config.LOG_LEVEL);
   const admin = createKafka(config, log.child({ component: 'kafka' })).admin();
   await admin.connect();
