@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   const readerSchema = JSON.parse(schema.raw) as NonNullable<NonNullable<DecodeOptions[SchemaType.AVRO]>['readerSchema']>;
   // A fixed subject: re-runs reuse one registration instead of adding subjects to a shared registry.
   const encoder = new AvroEncoder(registry, schema.raw, 'tow-and-go-bench-codec-value');
-  const codec = new AvroCodec(registry, settings, schema.type);
+  const codec = new AvroCodec(settings, schema.type);
   const prebuilt = schema.type;
 
   const cases: Case[] = [];

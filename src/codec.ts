@@ -66,12 +66,7 @@ export class AvroCodec {
   readonly #reader: Type;
   readonly #writers = new Map<number, Promise<WriterEntry>>();
 
-  /**
-   * `(settings, reader)`. The three-argument form, with a library client first, is what main.ts
-   * and bench/codec.ts still pass; the client is not used any more. Drop that form once they change.
-   */
-  constructor(...args: [RegistrySettings, Type] | [SchemaRegistry, RegistrySettings, Type]) {
-    const [settings, reader] = args.length === 2 ? args : [args[1], args[2]];
+  constructor(settings: RegistrySettings, reader: Type) {
     this.#lookup = new SchemaLookup(settings);
     this.#reader = reader;
   }

@@ -121,7 +121,7 @@ export function loadConfig(env: Env): Config {
     const raw = env[name] ?? spec.default;
     const parsed = spec.schema.safeParse(raw);
     if (parsed.success) out[name] = parsed.data;
-    else problems.push(`${name}=${spec.secret ? '<redacted>' : JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    else problems.push(`${name}=${spec.secret ? '<redacted>' : JSON.stringify(redactUserInfo(raw))}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   const config = out as Config;
   if (problems.length === 0) problems.push(...crossChecks(config));
@@ -157,7 +157,23 @@ export function redactedConfig(c: Config): Record<string, unknown> {
   return out;
 }
 
-/** A URL may carry credentials (https://user:pass@host); the log keeps the host, never the pair. */
-function withoutUserInfo(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1<redacted>@');
+/**
+ * A URL may carry credentials (https://user:pass@host). The userinfo ends at the last `@` of the
+ * authority, which ends at the first `/`, `?` or `#` (as WHATWG URL parses it), so a password may
+ * itself contain `@`. The log keeps the scheme, host and path, never the pair.
+ */
+export function withoutUserInfo(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#\\]*@/i, '$1<redacted>@');
+}
+
+/**
+ * For a value that failed to parse, where the authority cannot be trusted to end where a URL
+ * parser would say: everything up to the last `@` anywhere is dropped, keeping a scheme prefix.
+ * An error line names the variable and the reason; losing the rest of a bad value costs little.
+ */
+export function redactUserInfo(raw: string): string {
+  const at = raw.lastIndexOf('@');
+  if (at < 0) return raw;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0] ?? '';
+  return `${scheme}<redacted>${raw.slice(at)}`;
 }

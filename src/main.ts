@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { AvroCodec, createRegistry, loadSnapshotSchema } from './codec.ts';
+import { AvroCodec, loadSnapshotSchema } from './codec.ts';
 import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT, redactedConfig } from './config.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
 import { checkDeadLetterLimits } from './dlq-limits.ts';
@@ -90,7 +90,7 @@ export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink:
     password: c.SCHEMA_REGISTRY_PASSWORD,
     timeoutMs: c.SCHEMA_REGISTRY_TIMEOUT_MS,
   };
-  const codec = new AvroCodec(createRegistry(registrySettings), registrySettings, loadSnapshotSchema().type);
+  const codec = new AvroCodec(registrySettings, loadSnapshotSchema().type);
   const sinkSettings = s3Settings(c);
   const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
   return { codec, sink, kafka: createKafka(c, log.child({ component: 'kafka' })) };

@@ -135,7 +135,7 @@ describe('AvroCodec.decode with a registry', () => {
   it('still accepts the library client as a first argument (main.ts and bench/codec.ts pass it)', async () => {
     registry = await fakeRegistry(() => ({ status: 200, body: { schema: raw } }));
     const s = { url: registry.url, timeoutMs: 2000 };
-    const c = new AvroCodec(createRegistry(s), s, type);
+    const c = new AvroCodec(s, type);
     expect(await c.decode(wire(42, type.toBuffer(SNAPSHOT)), 1024)).toEqual({ schemaId: 42, value: SNAPSHOT });
   });
 

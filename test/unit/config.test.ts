@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Config, LOCAL_S3_ENDPOINT, loadConfig, redactedConfig, SETTINGS } from '../../src/config.ts';
+import { type Config, LOCAL_S3_ENDPOINT, loadConfig, redactedConfig, redactUserInfo, SETTINGS, withoutUserInfo } from '../../src/config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { thrownBy } from '../support/thrown.ts';
 
@@ -138,7 +138,7 @@ describe('loadConfig cross-checks', () => {
 
   it.each([
     ['equal retry bounds', { RETRY_INITIAL_MS: '500', RETRY_MAX_MS: '500' }],
-    ['a heartbeat of exactly a third of the session', { KAFKA_SESSION_TIMEOUT_MS: '9000', KAFKA_HEARTBEAT_INTERVAL_MS: '3000' }],
+    ['a heartbeat of exactly a third of the session', { KAFKA_SESSION_TIMEOUT_MS: '9000', KAFKA_HEARTBEAT_INTERVAL_MS: '3000', S3_TIMEOUT_MS: '3000' }],
     ['SASL with both credentials', { KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }],
     ['an S3 key pair', { S3_ACCESS_KEY_ID: 'AKIA', S3_SECRET_ACCESS_KEY: 's' }],
     ['a registry user and password', { SCHEMA_REGISTRY_USERNAME: 'u', SCHEMA_REGISTRY_PASSWORD: 'p' }],
@@ -164,6 +164,12 @@ describe('redactedConfig', () => {
     const out = redactedConfig(loadConfig({ [name]: 'https://apikey:s3cr3t@registry.example.com:8081/apis' }));
     expect(out[name]).toBe('https://<redacted>@registry.example.com:8081/apis');
     expect(JSON.stringify(out)).not.toContain('s3cr3t');
+  });
+
+  it('removes a password that itself contains @, up to the last @ of the authority', () => {
+    const out = redactedConfig(loadConfig({ SCHEMA_REGISTRY_URL: 'https://user:p@ss@registry.example.com/apis' }));
+    expect(out.SCHEMA_REGISTRY_URL).toBe('https://<redacted>@registry.example.com/apis');
+    expect(JSON.stringify(out)).not.toContain('ss@');
   });
 
   const withSecrets: Config = loadConfig({
@@ -198,5 +204,54 @@ describe('redactedConfig', () => {
 
   it('lists every setting', () => {
     expect(Object.keys(redactedConfig(loadConfig({}))).sort()).toEqual(Object.keys(SETTINGS).sort());
+  });
+});
+
+describe('withoutUserInfo', () => {
+  it.each([
+    ['https://user:pass@host', 'https://<redacted>@host'],
+    ['https://user:p@ss@host', 'https://<redacted>@host'],
+    ['https://u:a@b@c@host:8081/apis?x=1', 'https://<redacted>@host:8081/apis?x=1'],
+    ['http://apikey@host/', 'http://<redacted>@host/'],
+    ['HTTPS://U:P@HOST', 'HTTPS://<redacted>@HOST'],
+    // An @ past the authority (in the path, query or fragment) is not userinfo.
+    ['https://host/path@v2', 'https://host/path@v2'],
+    ['https://host?who=a@b', 'https://host?who=a@b'],
+    ['https://host#a@b', 'https://host#a@b'],
+    ['https://u:p@host/path@v2', 'https://<redacted>@host/path@v2'],
+    ['https://host', 'https://host'],
+    ['tow-and-go/', 'tow-and-go/'],
+    ['', ''],
+  ])('%s → %s', (value, expected) => {
+    expect(withoutUserInfo(value)).toBe(expected);
+  });
+
+  it('agrees with the URL parser on where the host starts', () => {
+    for (const value of ['https://user:p@ss@host.example.com:8081/x', 'https://a@b:c@d@host.example.com/']) {
+      const host = new URL(value).host;
+      expect(withoutUserInfo(value)).toBe(`https://<redacted>@${host}${new URL(value).pathname}`);
+    }
+  });
+});
+
+describe('the configuration error line', () => {
+  it.each([
+    ['SCHEMA_REGISTRY_URL', 'https://user:s3cr3t@registry.example.com:notaport/apis', 'https://<redacted>@registry.example.com:notaport/apis'],
+    ['SCHEMA_REGISTRY_URL', 'user:s3cr3t@registry.example.com', '<redacted>@registry.example.com'],
+    ['S3_ENDPOINT', 'ftp://user:p@ss/word@host', 'ftp://<redacted>@host'],
+    ['KAFKA_BROKERS', 'user:s3cr3t@broker:9092:x', '<redacted>@broker:9092:x'],
+  ])('never prints the userinfo of a bad %s', (name, raw, shown) => {
+    const error = configError({ [name]: raw });
+    expect(error.message).toContain(`${name}=${JSON.stringify(shown)}: `);
+    expect(error.message).not.toContain('s3cr3t');
+    expect(error.message).not.toContain('p@ss');
+  });
+
+  it.each([
+    ['no @', 'not a url', 'not a url'],
+    ['an @ with no scheme', 'a@b@c', '<redacted>@c'],
+    ['an @ right after the scheme', 'https://@host', 'https://<redacted>@host'],
+  ])('redactUserInfo: %s', (_name, raw, shown) => {
+    expect(redactUserInfo(raw)).toBe(shown);
   });
 });
