@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
+import { parseCompression } from './compression.ts';
 import { type Config, loadConfig } from './config.ts';
 import type { SourceRecord } from './dlq.ts';
 import { ConfigError, describeError, InputError } from './errors.ts';
@@ -23,7 +24,8 @@ import { filterKnownWarnings } from './warnings.ts';
 
 const USAGE = `usage:
   tow-and-go consume                      run the sink (consumer group) until SIGTERM/SIGINT
-  tow-and-go publish [file|-]             publish one JSON snapshot or JSON Lines (default: stdin)
+  tow-and-go publish [--compression none|gzip|snappy|lz4|zstd] [file|-]
+                                          publish one JSON snapshot or JSON Lines (default: stdin)
   tow-and-go replay [--from earliest|<ISO time>|<p:o,…>] [--to latest|<ISO time>] [--group id] [--dry-run]
                                           re-write a range of the topic to S3 (own consumer group)
   tow-and-go offsets reset --group <id> --to earliest|<ISO time>|<p:o,…> [--topic <topic>]
@@ -37,7 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'consume':
       return consume(loadConfig(process.env));
     case 'publish':
-      return publish(loadConfig(process.env), args[0]);
+      return publish(loadConfig(process.env), args);
     case 'replay':
       return replay(loadConfig(process.env), args);
     case 'offsets':
@@ -62,8 +64,16 @@ async function consume(config: Config): Promise<number> {
   return reason === 'fatal' || !inTime ? 1 : 0;
 }
 
-async function publish(config: Config, path: string | undefined): Promise<number> {
-  const { text, source } = await readInput(path);
+async function publish(config: Config, args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { compression: { type: 'string', default: 'none' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 1) throw new InputError('usage: tow-and-go publish [--compression none|gzip|snappy|lz4|zstd] [file|-]');
+  const compression = parseCompression(values.compression);
+  const { text, source } = await readInput(positionals[0]);
   const { snapshots } = parseSnapshots(
     text,
     source,
@@ -79,7 +89,7 @@ async function publish(config: Config, path: string | undefined): Promise<number
   });
   const encoder = new AvroEncoder(registry, loadSnapshotSchema().raw, valueSubject(config.KAFKA_TOPIC));
   const kafka = createKafka(config, log.child({ component: 'kafka' }));
-  const schemaId = await publishSnapshots(kafka, config.KAFKA_TOPIC, encoder, snapshots);
+  const schemaId = await publishSnapshots(kafka, config.KAFKA_TOPIC, encoder, snapshots, compression);
   process.stdout.write(`published ${snapshots.length} snapshot(s) to ${config.KAFKA_TOPIC} with schema id ${schemaId}\n`);
   return 0;
 }

@@ -4,7 +4,7 @@
  * produces them all, keyed by last_modified. Invalid input sends nothing.
  */
 import { readFile } from 'node:fs/promises';
-import type { Kafka } from 'kafkajs';
+import { CompressionTypes, type Kafka } from 'kafkajs';
 import type { AvroEncoder } from './codec.ts';
 import { InputError, KafkaUnavailableError, SinkError } from './errors.ts';
 import { type Snapshot, type SnapshotLimits, snapshotSchema, summarizeIssues } from './snapshot.ts';
@@ -68,8 +68,17 @@ export async function readInput(path: string | undefined): Promise<{ text: strin
   }
 }
 
-/** Produces every snapshot; returns the schema id used. Batches keep memory flat for big inputs. */
-export async function publishSnapshots(kafka: Kafka, topic: string, encoder: AvroEncoder, snapshots: readonly Snapshot[]): Promise<number> {
+/**
+ * Produces every snapshot; returns the schema id used. Batches keep memory flat for big inputs.
+ * `compression` is the record-batch codec (kafkajs' type; see compression.ts for what each writes).
+ */
+export async function publishSnapshots(
+  kafka: Kafka,
+  topic: string,
+  encoder: AvroEncoder,
+  snapshots: readonly Snapshot[],
+  compression: CompressionTypes = CompressionTypes.None,
+): Promise<number> {
   const schemaId = await encoder.schemaId();
   const producer = createProducer(kafka);
   await producer.connect();
@@ -79,7 +88,7 @@ export async function publishSnapshots(kafka: Kafka, topic: string, encoder: Avr
       const messages = await Promise.all(
         snapshots.slice(i, i + batchSize).map(async (s) => ({ key: String(s.last_modified), value: await encoder.encode(s) })),
       );
-      await producer.send({ topic, acks: -1, messages });
+      await producer.send({ topic, acks: -1, compression, messages });
     }
   } catch (error) {
     if (error instanceof SinkError) throw error;

@@ -35,25 +35,32 @@ public class JavaProduce {
     Base64.Decoder b64 = Base64.getDecoder();
     List<Future<RecordMetadata>> sent = new ArrayList<>();
     try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(props)) {
-      if (transactionalId != null) {
-        producer.initTransactions();
-        producer.beginTransaction();
-      }
+      if (transactionalId != null) producer.initTransactions();
+      // A transaction begins at its first record, not after the previous one ends: closing a
+      // producer with an empty open transaction stalls close() for the request timeout (30 s).
+      boolean open = false;
       BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
       for (String line = in.readLine(); line != null; line = in.readLine()) {
         String[] step = line.trim().split(" ");
         switch (step[0]) {
           case "" -> { }
-          case "record" -> sent.add(producer.send(new ProducerRecord<>(topic, Integer.parseInt(step[1]), b64.decode(step[2]), b64.decode(step[3]))));
+          case "record" -> {
+            if (transactionalId != null && !open) {
+              producer.beginTransaction();
+              open = true;
+            }
+            sent.add(producer.send(new ProducerRecord<>(topic, Integer.parseInt(step[1]), b64.decode(step[2]), b64.decode(step[3]))));
+          }
           case "flush" -> producer.flush();
           case "commit" -> {
             producer.commitTransaction();
-            producer.beginTransaction();
+            open = false;
           }
           case "abort" -> {
+            // Flushed first so the aborted records are really in the log, before the abort marker.
             producer.flush();
             producer.abortTransaction();
-            producer.beginTransaction();
+            open = false;
           }
           default -> throw new IllegalArgumentException("unknown step " + step[0]);
         }

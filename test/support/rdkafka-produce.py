@@ -40,14 +40,18 @@ def flush():
         sys.exit(f"rdkafka-produce: {left} record(s) not delivered within 30 s")
 
 
+# A transaction begins at its first record, so none is left open and empty at the end.
+in_transaction = False
 if transactional_id is not None:
     producer.init_transactions(30)
-    producer.begin_transaction()
 for line in sys.stdin:
     step = line.split()
     if not step:
         continue
     if step[0] == "record":
+        if transactional_id is not None and not in_transaction:
+            producer.begin_transaction()
+            in_transaction = True
         key = base64.b64decode(step[2])
         value = base64.b64decode(step[3])
         producer.produce(topic, partition=int(step[1]), key=key, value=value, on_delivery=on_delivery)
@@ -55,13 +59,13 @@ for line in sys.stdin:
         flush()
     elif step[0] == "commit":
         producer.commit_transaction(30)
-        producer.begin_transaction()
+        in_transaction = False
     elif step[0] == "abort":
         # librdkafka purges what is still queued on abort: flush first so the aborted records are
         # really written to the log, between the data and the abort marker.
         flush()
         producer.abort_transaction(30)
-        producer.begin_transaction()
+        in_transaction = False
     else:
         sys.exit(f"rdkafka-produce: unknown step {step[0]!r}")
 flush()

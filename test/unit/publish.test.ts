@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.ts';
 import { parseSnapshots } from '../../src/publish.ts';
@@ -85,5 +87,32 @@ describe('parseSnapshots', () => {
     expect(() => parseSnapshots(tooMany, 'x.json', { ...LIMITS, maxLinks: 2 }, NOW)).toThrow(
       /x\.json:1: invalid snapshot: tow_and_go: must have at most 2 links/,
     );
+  });
+});
+
+describe('tow-and-go publish --compression', () => {
+  /** The real CLI; every case fails on its arguments, before reading input or opening a connection. */
+  function publishCli(...args: string[]) {
+    const result = spawnSync(process.execPath, ['src/cli.ts', 'publish', ...args], {
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
+      env: { PATH: process.env.PATH ?? '' },
+      input: '',
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  it.each([
+    ['an unknown codec', ['--compression', 'brotli'], 'tow-and-go: --compression must be one of none, gzip, snappy, lz4, zstd (got "brotli")\n'],
+    ['a codec name in the wrong case', ['--compression=GZIP'], 'tow-and-go: --compression must be one of none, gzip, snappy, lz4, zstd (got "GZIP")\n'],
+    ['a missing value', ['--compression'], "tow-and-go: Option '--compression <value>' argument missing\n"],
+    [
+      'two input files',
+      ['--compression', 'zstd', 'a.json', 'b.json'],
+      'tow-and-go: usage: tow-and-go publish [--compression none|gzip|snappy|lz4|zstd] [file|-]\n',
+    ],
+  ])('rejects %s with one line on stderr and exit 2', (_name, args, stderr) => {
+    expect(publishCli(...args)).toEqual({ status: 2, stdout: '', stderr });
   });
 });
