@@ -77,8 +77,8 @@ export const XERIAL_BLOCK_BYTES = 32 * 1024;
 
 /**
  * Snappy as the Java producer writes it (snappy-java's SnappyOutputStream): the xerial header,
- * then per 32 KiB of input a 4-byte big-endian length and one raw Snappy block. Java, librdkafka
- * and franz-go consumers all read this.
+ * then per 32 KiB of input a 4-byte big-endian length and one raw Snappy block. Kafka's own
+ * console consumer and kcat read it back (test/integration/codecs.test.ts).
  */
 async function snappyCompress(data: Buffer): Promise<Buffer> {
   const header = Buffer.alloc(XERIAL_HEADER_BYTES);
@@ -96,9 +96,9 @@ async function snappyCompress(data: Buffer): Promise<Buffer> {
 }
 
 /**
- * Both Snappy forms seen in Kafka: xerial framing (Java, and librdkafka for old message sets) and
- * one raw block (librdkafka, Sarama, franz-go for record batches v2). The magic tells them apart,
- * as snappy-java's own reader does.
+ * Both Snappy forms seen in Kafka: xerial framing (the Java client) and one raw block (librdkafka
+ * 2.0.2, in record batches v2; see test/support/codec-vectors.json). The magic tells them apart, as
+ * snappy-java's own reader does.
  */
 async function snappyDecompress(data: Buffer): Promise<Buffer> {
   if (!isXerial(data)) return asBuffer(await snappy.uncompress(data, { asBuffer: true }));
