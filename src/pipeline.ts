@@ -152,6 +152,7 @@ export class Pipeline {
     const first = records[0];
     if (first === undefined) return {};
     const partition = first.partition;
+    this.#stalls.fetchedFrom(partition, first.offset);
     const committer = new BatchCommitter(
       records.map((r) => r.offset),
       lastOffset,

@@ -61,15 +61,29 @@ export class PartitionStalls {
     return { attempt, delayMs: Math.max(1, Math.round(cap * this.#random())) };
   }
 
-  /** The record at `offset` finished (landed, unchanged, dead-lettered, skipped). */
+  /**
+   * The record at `offset` finished (landed, unchanged, dead-lettered, skipped). Only the stalled
+   * record itself ends the stall: records past it that were in flight when it failed finish later
+   * and must not reset the backoff or the readiness.
+   */
   finished(partition: number, offset: string): void {
     const p = this.#state(partition);
     p.lastProgressAt = this.#now();
-    const at = BigInt(offset);
-    if (p.stalledAt !== undefined && at >= p.stalledAt) {
-      p.stalledAt = undefined;
-      p.attempts = 0;
-    }
+    if (p.stalledAt !== undefined && BigInt(offset) === p.stalledAt) this.#clear(p);
+  }
+
+  /**
+   * A batch of the partition starts at `offset`. When that is past the stalled record, the record
+   * is gone (compacted away, or removed by retention): the stall is over.
+   */
+  fetchedFrom(partition: number, offset: string): void {
+    const p = this.#partitions.get(partition);
+    if (p?.stalledAt !== undefined && BigInt(offset) > p.stalledAt) this.#clear(p);
+  }
+
+  #clear(p: PartitionState): void {
+    p.stalledAt = undefined;
+    p.attempts = 0;
   }
 
   /** Records at or past the stall that finished before the batch ended: not to be done again. */

@@ -56,16 +56,33 @@ describe('PartitionStalls', () => {
       expect(tracker.backoff(1)).toEqual({ attempt: 0, delayMs: 100 });
     });
 
-    it.each([
-      { finished: '10', what: 'the stalled record' },
-      { finished: '11', what: 'a later record' },
-    ])('starts again from the initial delay once $what finishes', ({ finished }) => {
+    it('starts again from the initial delay once the stalled record finishes', () => {
       const { tracker } = stalls();
       tracker.stall(0, '10');
       delays(tracker, 0, 3);
-      tracker.finished(0, finished);
+      tracker.finished(0, '10');
       tracker.stall(0, '20');
       expect(tracker.backoff(0)).toEqual({ attempt: 0, delayMs: 100 });
+    });
+
+    it('keeps growing when a record past the stalled one finishes (it was in flight when the stall began)', () => {
+      const { tracker } = stalls();
+      tracker.stall(0, '10');
+      delays(tracker, 0, 3);
+      tracker.finished(0, '11');
+      expect(tracker.isStalled(0)).toBe(true);
+      expect(tracker.backoff(0)).toEqual({ attempt: 3, delayMs: 800 });
+    });
+
+    it.each([
+      { from: '10', stalled: true },
+      { from: '11', stalled: false },
+      { from: '9', stalled: true },
+    ])('a batch fetched from $from of a partition stalled at 10 leaves it stalled: $stalled (the record is gone past it)', ({ from, stalled }) => {
+      const { tracker } = stalls();
+      tracker.stall(0, '10');
+      tracker.fetchedFrom(0, from);
+      expect(tracker.isStalled(0)).toBe(stalled);
     });
 
     it('keeps growing when only a record below the stalled one finishes', () => {
@@ -80,7 +97,7 @@ describe('PartitionStalls', () => {
   describe('stall state', () => {
     it.each([
       { finished: '9', stalled: false },
-      { finished: '10', stalled: false },
+      { finished: '10', stalled: true },
       { finished: '8', stalled: true },
     ])('is stalled after a finish at $finished of a partition stalled at 9: $stalled', ({ finished, stalled }) => {
       const { tracker } = stalls();
