@@ -73,7 +73,11 @@ export const SETTINGS = {
     'Static access key. Empty: the AWS default chain (IAM role, web identity, profile, env); with the local endpoint, the local stack key.',
   ),
   S3_SECRET_ACCESS_KEY: setting(optionalString, '', 'Static secret key, with S3_ACCESS_KEY_ID.', true),
-  S3_TIMEOUT_MS: setting(int(100, 600000), '30000', 'Timeout of one S3 request (the SDK has none by default).'),
+  S3_TIMEOUT_MS: setting(
+    int(100, 600000),
+    '10000',
+    'Timeout of one S3 call, SDK retries included. A write is at most 2 calls (3 with S3_ON_CONFLICT=overwrite), and that worst case must fit in KAFKA_SESSION_TIMEOUT_MS.',
+  ),
   S3_COMPRESSION: setting(
     z.enum(['none', 'gzip']),
     'none',
@@ -88,9 +92,22 @@ export const SETTINGS = {
   MAX_FUTURE_SKEW_SECONDS: setting(int(0, 10 * 365 * 86400), '86400', 'How far past now a last_modified may be.'),
   MAX_LINKS: setting(int(0, 10_000_000), '200000', 'Most links accepted in one snapshot.'),
   MAX_PAYLOAD_BYTES: setting(int(64, 512 * 1024 * 1024), '4194304', 'Largest record value accepted, checked before decoding.'),
-  PARTITIONS_CONCURRENTLY: setting(int(1, 256), '4', 'Partitions processed at the same time by one instance.'),
+  PARTITIONS_CONCURRENTLY: setting(
+    int(1, 256),
+    '32',
+    'Partitions processed at the same time by one instance. Cover every partition the instance may own: kafkajs fetches again only when all batches of a fetch are done.',
+  ),
   INFLIGHT_PER_PARTITION: setting(int(1, 1024), '8', 'Uploads in flight within one partition (the commit watermark keeps order).'),
-  MAX_INFLIGHT_BYTES: setting(int(1024, 4 * 1024 * 1024 * 1024), '67108864', 'Bytes of record values in flight per partition before reading waits.'),
+  MAX_INFLIGHT_BYTES: setting(
+    int(1024, 4 * 1024 * 1024 * 1024),
+    '67108864',
+    'Bytes held per partition before reading waits: a record counts 16 x its Avro size while decoded, then its body.',
+  ),
+  MAX_PROCESS_INFLIGHT_BYTES: setting(
+    int(1024, 16 * 1024 * 1024 * 1024),
+    '134217728',
+    'Bytes held across all partitions of the process (same accounting as MAX_INFLIGHT_BYTES). One record larger than it still passes alone.',
+  ),
   RETRY_INITIAL_MS: setting(int(1, 60000), '250', 'First backoff after a retryable failure (then doubled, with full jitter).'),
   RETRY_MAX_MS: setting(int(10, 600000), '15000', 'Longest backoff between retries.'),
   SHUTDOWN_TIMEOUT_MS: setting(
@@ -134,6 +151,12 @@ function crossChecks(c: Config): string[] {
   if (c.RETRY_MAX_MS < c.RETRY_INITIAL_MS) problems.push('RETRY_MAX_MS: must be >= RETRY_INITIAL_MS');
   if (c.KAFKA_HEARTBEAT_INTERVAL_MS * 3 > c.KAFKA_SESSION_TIMEOUT_MS) {
     problems.push('KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS');
+  }
+  const writeCalls = c.S3_ON_CONFLICT === 'overwrite' ? 3 : 2;
+  if (writeCalls * c.S3_TIMEOUT_MS > c.KAFKA_SESSION_TIMEOUT_MS) {
+    problems.push(
+      `S3_TIMEOUT_MS: a write is up to ${writeCalls} S3 calls (${writeCalls} x ${c.S3_TIMEOUT_MS} ms), which must fit in KAFKA_SESSION_TIMEOUT_MS (${c.KAFKA_SESSION_TIMEOUT_MS} ms)`,
+    );
   }
   if (c.KAFKA_SASL_MECHANISM !== 'none' && (c.KAFKA_SASL_USERNAME === undefined || c.KAFKA_SASL_PASSWORD === undefined)) {
     problems.push('KAFKA_SASL_USERNAME: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SASL_MECHANISM is set');

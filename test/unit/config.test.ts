@@ -126,6 +126,16 @@ describe('loadConfig cross-checks', () => {
       { KAFKA_SESSION_TIMEOUT_MS: '9000', KAFKA_HEARTBEAT_INTERVAL_MS: '3001' },
       'KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third',
     ],
+    [
+      'a worst-case write (PUT + HEAD) longer than the session',
+      { KAFKA_SESSION_TIMEOUT_MS: '10000', S3_TIMEOUT_MS: '5001' },
+      'S3_TIMEOUT_MS: a write is up to 2 S3 calls (2 x 5001 ms), which must fit in KAFKA_SESSION_TIMEOUT_MS (10000 ms)',
+    ],
+    [
+      'a worst-case overwrite (PUT + HEAD + PUT) longer than the session',
+      { KAFKA_SESSION_TIMEOUT_MS: '30000', S3_TIMEOUT_MS: '10001', S3_ON_CONFLICT: 'overwrite' },
+      'S3_TIMEOUT_MS: a write is up to 3 S3 calls',
+    ],
     ['SASL without credentials', { KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required'],
     ['SASL with a user name only', { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'u' }, 'KAFKA_SASL_PASSWORD are required'],
     ['an S3 access key without a secret', { S3_ACCESS_KEY_ID: 'AKIA' }, 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together'],
@@ -134,6 +144,13 @@ describe('loadConfig cross-checks', () => {
     ['a registry password without a user', { SCHEMA_REGISTRY_PASSWORD: 'p' }, 'SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together'],
   ])('rejects %s', (_name, env, expected) => {
     expect(configError(env).message).toContain(expected);
+  });
+
+  it.each([
+    ['a write of exactly the session timeout', { KAFKA_SESSION_TIMEOUT_MS: '10000', S3_TIMEOUT_MS: '5000' }],
+    ['the defaults with overwrite (3 x 10 s = 30 s)', { S3_ON_CONFLICT: 'overwrite' }],
+  ])('accepts %s', (_name, env) => {
+    expect(() => loadConfig(env)).not.toThrow();
   });
 
   it.each([
