@@ -2,7 +2,8 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { ValidationError } from '../../src/errors.ts';
-import { contentHash, encodeBody, objectBody, objectKey, type SnapshotLimits, summarizeIssues, validateSnapshot } from '../../src/snapshot.ts';
+import { contentHash, encodeBody, objectBody, objectKey, type Snapshot, type SnapshotLimits, summarizeIssues, validateSnapshot } from '../../src/snapshot.ts';
+import { prng } from '../support/prng.ts';
 import { thrownBy } from '../support/thrown.ts';
 
 const NOW = 1_700_000_000;
@@ -144,6 +145,101 @@ describe('objectBody', () => {
   it('is valid JSON that parses back to the snapshot', () => {
     const snapshot = { last_modified: NOW, tow_and_go: [{ link_id: 9_007_199_254_740_991, segment_id: null }] };
     expect(JSON.parse(objectBody(snapshot).toString('utf8'))).toEqual(snapshot);
+  });
+});
+
+/**
+ * The reference: objectBody as it was before it became one JSON.stringify (issue 9), one template
+ * string per link. Stored objects' content-sha256 metadata was computed from these bytes, so the
+ * new body must match them byte for byte, or every re-delivery of an old snapshot becomes a conflict.
+ */
+function templateBody(snapshot: Snapshot): Buffer {
+  const links = snapshot.tow_and_go.map((l) => `{"link_id":${l.link_id},"segment_id":${l.segment_id === null ? 'null' : l.segment_id}}`);
+  return Buffer.from(`{"last_modified":${snapshot.last_modified},"tow_and_go":[${links.join(',')}]}`, 'utf8');
+}
+
+/** Every valid snapshot, at any size: limits wide enough that validation never trims the corpus. */
+const WIDE: SnapshotLimits = { minLastModified: 0, maxFutureSkewSeconds: Number.MAX_SAFE_INTEGER - NOW, maxLinks: 1_000_000 };
+const MAX = Number.MAX_SAFE_INTEGER;
+
+/** A positive safe integer whose digit count is uniform over 1..16, so small and huge ids are equally likely. */
+function randomId(rand: () => number): number {
+  const digits = 1 + Math.floor(rand() * 16);
+  const value = Math.floor(rand() * 10 ** digits);
+  return Math.min(MAX, Math.max(1, value));
+}
+
+function randomSnapshotInput(rand: () => number): Record<string, unknown> {
+  const sizes = [0, 1, 2, 3, 10, 100, 1000];
+  const n = rand() < 0.8 ? Math.floor(rand() * 20) : (sizes[Math.floor(rand() * sizes.length)] ?? 0);
+  const links = Array.from({ length: n }, () => {
+    const linkId = randomId(rand);
+    const segmentId = rand() < 0.3 ? null : randomId(rand);
+    // Key order and extra fields vary, as values decoded from newer writer schemas do.
+    return rand() < 0.5 ? { link_id: linkId, segment_id: segmentId } : { speed: 3, segment_id: segmentId, link_id: linkId };
+  });
+  const lastModified = rand() < 0.5 ? NOW - Math.floor(rand() * NOW) : randomId(rand);
+  return rand() < 0.5 ? { last_modified: lastModified, tow_and_go: links } : { tow_and_go: links, extra: 'x', last_modified: lastModified };
+}
+
+describe('objectBody is byte-identical to the per-link template version', () => {
+  const SEED = 0x9_0b0d;
+
+  it(`over 2,000 random valid snapshots (seed ${SEED})`, () => {
+    const rand = prng(SEED);
+    let links = 0;
+    for (let i = 0; i < 2000; i++) {
+      const snapshot = validateSnapshot(randomSnapshotInput(rand), WIDE, NOW);
+      links += snapshot.tow_and_go.length;
+      const body = objectBody(snapshot);
+      const reference = templateBody(snapshot);
+      if (!body.equals(reference)) expect.fail(`snapshot ${i} (seed ${SEED}): ${body.toString('utf8')} !== ${reference.toString('utf8')}`);
+    }
+    // The corpus is not trivially small: a generator that produced only empty snapshots would pass above.
+    expect(links).toBeGreaterThan(20_000);
+  });
+
+  const edge: [string, Snapshot][] = [
+    ['no links', { last_modified: NOW, tow_and_go: [] }],
+    ['last_modified 0', { last_modified: 0, tow_and_go: [] }],
+    ['last_modified -0 (a valid int with MIN_LAST_MODIFIED=0; both write 0)', { last_modified: -0, tow_and_go: [{ link_id: 1, segment_id: null }] }],
+    ['only null segment ids', { last_modified: NOW, tow_and_go: [1, 2, 3].map((id) => ({ link_id: id, segment_id: null })) }],
+    ['the largest safe integers everywhere', { last_modified: MAX, tow_and_go: [{ link_id: MAX, segment_id: MAX }] }],
+    [
+      'around the small-integer (Smi) and 32-bit boundaries',
+      {
+        last_modified: 2 ** 31,
+        tow_and_go: [2 ** 30 - 1, 2 ** 30, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1].map((id) => ({ link_id: id, segment_id: id })),
+      },
+    ],
+    [
+      'powers of ten up to 10^15, and 2^53 - 2',
+      { last_modified: 10 ** 15, tow_and_go: [1, 10, 1e6, 1e9, 1e12, 1e15, MAX - 1].map((id) => ({ link_id: id, segment_id: id === 1 ? null : id })) },
+    ],
+  ];
+
+  it.each(edge)('for %s', (_name, snapshot) => {
+    const valid = validateSnapshot(snapshot, WIDE, NOW);
+    expect(objectBody(valid).toString('utf8')).toBe(templateBody(valid).toString('utf8'));
+    expect(objectBody(valid).equals(templateBody(valid))).toBe(true);
+  });
+
+  it('for a maximum-size snapshot (200,000 links)', () => {
+    const rand = prng(SEED + 1);
+    const snapshot = validateSnapshot(
+      {
+        last_modified: NOW,
+        tow_and_go: Array.from({ length: 200_000 }, (_, i) => ({ link_id: randomId(rand), segment_id: i % 3 === 0 ? null : randomId(rand) })),
+      },
+      WIDE,
+      NOW,
+    );
+    expect(contentHash(objectBody(snapshot))).toBe(contentHash(templateBody(snapshot)));
+  });
+
+  it('keeps only the two link fields, in the seed order, whatever the input object holds', () => {
+    const odd = { last_modified: 5, tow_and_go: [{ segment_id: 2, speed: 9, link_id: 1 }] } as unknown as Snapshot;
+    expect(objectBody(odd).toString('utf8')).toBe('{"last_modified":5,"tow_and_go":[{"link_id":1,"segment_id":2}]}');
   });
 });
 
