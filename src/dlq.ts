@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { CompressionTypes, type IHeaders, type Producer } from 'kafkajs';
 import { BUG_ERRORS, clearlyTooLarge, headersSize, type OutgoingRecord } from './dlq-limits.ts';
-import { KafkaUnavailableError, type SinkError } from './errors.ts';
+import { causeChain, KafkaUnavailableError, type SinkError } from './errors.ts';
 
 export interface SourceRecord {
   readonly topic: string;
@@ -132,13 +132,6 @@ export function classifyProduceFailure(error: unknown): ProduceFailure {
   if (field(error, 'name') === 'KafkaJSNumberOfRetriesExceeded') return 'retriable';
   // Only an explicit `retriable: false` counts as a refusal; kafkajs' retrier retries an unflagged error too.
   return field(original, 'retriable') === false ? 'refused' : 'retriable';
-}
-
-/** The error, its cause, its cause's cause…, bounded against cycles. */
-function causeChain(error: unknown): unknown[] {
-  const chain = [error];
-  for (let e = error; chain.length < 10 && e instanceof Error && e.cause !== undefined && e.cause !== e; e = e.cause) chain.push(e.cause);
-  return chain;
 }
 
 function field(value: unknown, name: 'type' | 'name' | 'retriable'): unknown {

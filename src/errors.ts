@@ -124,3 +124,13 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * The error, its cause, its cause's cause…, bounded against cycles. kafkajs' retrier wraps the
+ * broker's error (KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded) and keeps it as `cause`.
+ */
+export function causeChain(error: unknown): unknown[] {
+  const chain = [error];
+  for (let e = error; chain.length < 10 && e instanceof Error && e.cause !== undefined && e.cause !== e; e = e.cause) chain.push(e.cause);
+  return chain;
+}

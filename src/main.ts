@@ -15,7 +15,8 @@ import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { Pipeline, type PipelineSettings } from './pipeline.ts';
 import { createS3Client, S3Sink, type S3SinkSettings } from './sink/s3.ts';
-import { createKafka, createProducer, KafkaSource } from './source/kafka.ts';
+import { KafkaSource } from './source/consumer.ts';
+import { createKafka, createProducer } from './source/kafka.ts';
 
 export interface RunningService {
   readonly health: Health;

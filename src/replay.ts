@@ -11,6 +11,7 @@ import { InputError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { BatchResult, Pipeline } from './pipeline.ts';
 import type { ReplayTracker } from './replay-tracker.ts';
+import { keepAlive, PausedPartitions } from './source/batch-support.ts';
 import { toSourceRecord } from './source/kafka.ts';
 import { nextOffset } from './watermark.ts';
 
@@ -152,7 +153,7 @@ export async function runReplay(
         resolve();
       };
     });
-    const resumeTimers = new Set<NodeJS.Timeout>();
+    const paused = new PausedPartitions();
     const pause = (partitions: number[]) => {
       if (partitions.length > 0) consumer.pause([{ topic: o.topic, partitions }]);
     };
@@ -197,8 +198,8 @@ export async function runReplay(
           active &&= isRunning() && !isStale();
           return active;
         };
-        // kafkajs heartbeats only when asked; a long batch must not cost the replay its membership.
-        const keepAlive = setInterval(() => heartbeat().catch(() => undefined), o.heartbeatIntervalMs);
+        // A long batch must not cost the replay its membership.
+        const stopKeepAlive = keepAlive(heartbeat, o.heartbeatIntervalMs, () => undefined);
         let result: BatchResult;
         try {
           result = await pipeline.processBatch(inRange, {
@@ -216,17 +217,12 @@ export async function runReplay(
           fail(error);
           return;
         } finally {
-          clearInterval(keepAlive);
+          stopKeepAlive();
         }
         if (result.retryAfterMs !== undefined) {
           // Stalled on a retryable failure: fetch the partition again from its first unfinished
           // record once the backoff has passed (the pipeline remembers what finished past it).
-          const resume = pauseBatch();
-          const timer = setTimeout(() => {
-            resumeTimers.delete(timer);
-            resume();
-          }, result.retryAfterMs);
-          resumeTimers.add(timer);
+          paused.pauseFor(pauseBatch, result.retryAfterMs);
           return;
         }
         // A batch processed to its end also covers what follows its last data record within it:
@@ -235,7 +231,7 @@ export async function runReplay(
       },
     });
     await Promise.race([tracker.done, failed]);
-    for (const timer of resumeTimers) clearTimeout(timer);
+    paused.clear();
     await sleep(0);
     await consumer.disconnect();
     if (fatal !== undefined) throw fatal.error;

@@ -8,6 +8,8 @@
  * ILLEGAL_GENERATION, NOT_COORDINATOR, UNKNOWN_MEMBER_ID; kafkajs' retrier may wrap it in `cause`),
  * and later from the REBALANCING event. Each generation starts at GROUP_JOIN.
  */
+import { causeChain } from '../errors.ts';
+
 const REBALANCE_TYPES: ReadonlySet<string> = new Set([
   'REBALANCE_IN_PROGRESS',
   'ILLEGAL_GENERATION',
@@ -18,9 +20,9 @@ const REBALANCE_TYPES: ReadonlySet<string> = new Set([
 
 /** The kafkajs protocol error (with its `type`) behind `error`, when it says the membership ended. */
 export function rebalanceCause(error: unknown): Error | undefined {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string' && REBALANCE_TYPES.has(type)) return e;
+  for (const e of causeChain(error)) {
+    const type = e instanceof Error ? (e as { type?: unknown }).type : undefined;
+    if (typeof type === 'string' && REBALANCE_TYPES.has(type)) return e as Error;
   }
   return undefined;
 }

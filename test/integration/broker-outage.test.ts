@@ -3,13 +3,13 @@
  * the process stays up (never a crash loop), /readyz answers 503 throughout, and everything lands
  * once the broker is back. The broker is shared, so this file runs alone.
  */
-import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSnapshotSchema } from '../../src/codec.ts';
+import { registerSchema } from '../support/interop.ts';
 import { assertLedger, httpStatus, watchCommits } from '../support/ledger.ts';
 import { sampler } from '../support/proxies.ts';
 import { baseTime, type ConsumerProcess, createTopics, produceRaw, snapshots, spawnConsumer, stack, testEnv, waitFor } from '../support/stack.ts';
-import { wire } from '../support/wire.ts';
+import { framedSnapshots } from '../support/wire.ts';
 
 const OUTAGE_MS = 3 * 60_000;
 let consumer: ConsumerProcess | undefined;
@@ -21,16 +21,12 @@ describe('broker outage', () => {
   it('stays alive and not ready through a 3-minute broker outage, then lands everything', { timeout: 8 * 60_000 }, async () => {
     const t = testEnv('broker-outage');
     await createTopics(t, 3);
-    const raw = loadSnapshotSchema().raw;
-    const res = await fetch(`http://127.0.0.1:8081/apis/ccompat/v7/subjects/${t.topic}-value/versions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-      body: JSON.stringify({ schema: raw }),
-    });
-    const schemaId = ((await res.json()) as { id: number }).id;
-    const type = avro.Type.forSchema(JSON.parse(raw) as avro.Schema);
+    const schemaId = await registerSchema(`${t.topic}-value`, JSON.parse(loadSnapshotSchema().raw));
     const frame = (list: ReturnType<typeof snapshots>) =>
-      list.map((s, i) => ({ key: String(s.last_modified), partition: i % 3, value: wire(schemaId, type.toBuffer(s)) }));
+      framedSnapshots(
+        schemaId,
+        list.map((snapshot, i) => ({ snapshot, partition: i % 3 })),
+      );
 
     consumer = spawnConsumer(t);
     const port = await consumer.httpPort();

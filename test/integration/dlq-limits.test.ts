@@ -14,6 +14,7 @@ import { DecodeError } from '../../src/errors.ts';
 import { createKafka, createProducer } from '../../src/source/kafka.ts';
 import { batchSize, DEFAULT_MAX_MESSAGE_BYTES } from '../support/kafkajs-wire.ts';
 import { createTopics, silent, type TestEnv, testEnv, uniqueName, withAdmin } from '../support/stack.ts';
+import { rejectionOf } from '../support/thrown.ts';
 
 const MIB = 1024 * 1024;
 
@@ -55,15 +56,6 @@ print(json.dumps(out))
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('the DLQ against default broker limits', () => {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSnapshotSchema } from '../../src/codec.ts';
 import { type RunningService, startConsumerService } from '../../src/main.ts';
 import type { Snapshot } from '../../src/snapshot.ts';
+import { registerSchema } from '../support/interop.ts';
 import { landsExactly } from '../support/landing.ts';
 import {
   allCommitted,
@@ -34,16 +35,6 @@ import { wire } from '../support/wire.ts';
 const SEED = JSON.parse(readFileSync(new URL('../../avro/examples/seed-snapshot.json', import.meta.url), 'utf8')) as Snapshot;
 
 /** Registers a schema through the registry's REST API, as any Confluent-compatible producer does. */
-async function registerSchema(subject: string, schema: unknown): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:8081/apis/ccompat/v7/subjects/${encodeURIComponent(subject)}/versions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify({ schema: JSON.stringify(schema) }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { id: number }).id;
-}
-
 describe('end to end on the real stack', () => {
   let t: TestEnv;
   let service: RunningService;

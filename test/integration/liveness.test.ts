@@ -10,6 +10,7 @@ import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSnapshotSchema } from '../../src/codec.ts';
 import type { Snapshot } from '../../src/snapshot.ts';
+import { REGISTRY, registerSchema } from '../support/interop.ts';
 import { assertLedger, httpStatus, metric, watchCommits } from '../support/ledger.ts';
 import { registryProxy, sampler, tcpProxy } from '../support/proxies.ts';
 import {
@@ -26,29 +27,11 @@ import {
   waitFor,
   withAdmin,
 } from '../support/stack.ts';
-import { wire } from '../support/wire.ts';
+import { framedSnapshots, wire } from '../support/wire.ts';
 
-const REGISTRY = 'http://127.0.0.1:8081/apis/ccompat/v7';
 const S3_PORT = 9000;
 const MINUTES = 60_000;
-
-async function registerSchema(subject: string, schema: unknown): Promise<number> {
-  const res = await fetch(`${REGISTRY}/subjects/${encodeURIComponent(subject)}/versions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify({ schema: JSON.stringify(schema) }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { id: number }).id;
-}
-
 const reader = JSON.parse(loadSnapshotSchema().raw) as { fields: unknown[] } & Record<string, unknown>;
-const readerType = avro.Type.forSchema(reader as avro.Schema);
-
-/** Snapshots as Confluent-framed Avro, each on the partition given. */
-function framed(schemaId: number, items: readonly { snapshot: Snapshot; partition: number }[]) {
-  return items.map(({ snapshot, partition }) => ({ key: String(snapshot.last_modified), partition, value: wire(schemaId, readerType.toBuffer(snapshot)) }));
-}
 
 const running: ConsumerProcess[] = [];
 afterAll(() => {
@@ -95,7 +78,7 @@ describe.concurrent('liveness through long faults', () => {
       const s: Snapshot = { last_modified: base + i, tow_and_go: [{ link_id: i, segment_id: i }] };
       others.push(s);
       const sent = Date.now();
-      await produceRaw(t.topic, framed(goodId, [{ snapshot: s, partition: 1 + (i % 5) }]));
+      await produceRaw(t.topic, framedSnapshots(goodId, [{ snapshot: s, partition: 1 + (i % 5) }]));
       await waitFor(`snapshot ${i} on partition ${1 + (i % 5)}`, () => getObject(`${t.prefix}${s.last_modified}.json`).then(() => true), 30_000, 100);
       delays.push(Date.now() - sent);
       await new Promise((r) => setTimeout(r, Math.max(0, 2000 - (Date.now() - sent))));
@@ -144,7 +127,7 @@ describe.concurrent('liveness through long faults', () => {
     const before = snapshots(10, baseTime());
     await produceRaw(
       t.topic,
-      framed(
+      framedSnapshots(
         goodId,
         before.map((snapshot, i) => ({ snapshot, partition: i % 3 })),
       ),
@@ -155,7 +138,7 @@ describe.concurrent('liveness through long faults', () => {
     const during = snapshots(30, baseTime() + 100);
     await produceRaw(
       t.topic,
-      framed(
+      framedSnapshots(
         goodId,
         during.map((snapshot, i) => ({ snapshot, partition: i % 3 })),
       ),
@@ -197,7 +180,7 @@ describe.concurrent('liveness through long faults', () => {
     // Both in one batch: produced before the first member starts.
     await produceRaw(
       t.topic,
-      framed(goodId, [
+      framedSnapshots(goodId, [
         { snapshot: first, partition: 0 },
         { snapshot: second, partition: 0 },
       ]),
@@ -243,7 +226,7 @@ describe.concurrent('liveness through long faults', () => {
     const after = snapshots(3, baseTime());
     await produceRaw(t.topic, [
       { key: 'big', value: big, partition: 0 },
-      ...framed(
+      ...framedSnapshots(
         goodId,
         after.map((snapshot) => ({ snapshot, partition: 0 })),
       ),

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 
 export const PYTHON = '/usr/bin/python3';
-const REGISTRY = 'http://127.0.0.1:8081/apis/ccompat/v7';
+export const REGISTRY = 'http://127.0.0.1:8081/apis/ccompat/v7';
 const JSON_TYPE = 'application/vnd.schemaregistry.v1+json';
 
 /** One record: Confluent wire format (magic 0, 4-byte big-endian id), then Avro binary of `value`, or `rawHex` as is. */
@@ -100,6 +100,13 @@ export async function registerOverRest(subject: string, schema: unknown, schemaT
     body: JSON.stringify({ schema: typeof schema === 'string' ? schema : JSON.stringify(schema), ...(schemaType === undefined ? {} : { schemaType }) }),
   });
   return { status: res.status, body: (await res.json()) as RegistryAnswer['body'] };
+}
+
+/** Registers `schema` under `subject` over REST and returns its id; fails unless the registry took it. */
+export async function registerSchema(subject: string, schema: unknown): Promise<number> {
+  const answer = await registerOverRest(subject, schema);
+  if (answer.status !== 200 || typeof answer.body.id !== 'number') throw new Error(`POST /subjects/${subject}/versions answered ${answer.status}`);
+  return answer.body.id;
 }
 
 /** PUT /config/{subject}: the compatibility level the registry checks new versions of the subject against. */

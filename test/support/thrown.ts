@@ -8,3 +8,13 @@ export function thrownBy<E extends Error>(kind: abstract new (...args: never[]) 
   }
   throw new Error(`expected a ${kind.name}`);
 }
+
+/** Awaits `promise` and returns what it rejected with; fails if it resolved. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}

@@ -35,6 +35,7 @@ import {
   TOPIC_AUTHORIZATION_FAILED,
   UNKNOWN_TOPIC_OR_PARTITION,
 } from '../support/kafkajs-wire.ts';
+import { rejectionOf } from '../support/thrown.ts';
 
 const FAILED_AT = new Date('2024-05-06T07:08:09.010Z');
 
@@ -274,15 +275,6 @@ class FakeBroker {
 
 function toBuffer(value: Buffer | string | null | undefined): Buffer | null {
   return value === null || value === undefined ? null : Buffer.from(value);
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const tooLarge = new DecodeError('PAYLOAD_TOO_LARGE', 'record value is 1572864 bytes, over MAX_PAYLOAD_BYTES 1048576');

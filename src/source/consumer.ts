@@ -1,0 +1,279 @@
+/**
+ * The Kafka source: a consumer-group member that feeds each partition's batch to the pipeline and
+ * commits what the pipeline checkpoints. Auto-commit is off; kafkajs never resolves an offset that
+ * the pipeline did not finish. What kafkajs 2.2.4 really does, and how this file works with it:
+ *
+ * - kafkajs fetches again only when every batch of the previous fetch has returned. So a partition
+ *   that stalls on a retryable failure leaves its handler: the pipeline returns a backoff, and the
+ *   partition is paused and resumed after it. kafkajs fetches from the last resolved offset, which
+ *   is the first unfinished record, so nothing is skipped and the other partitions keep going.
+ * - Revocation is seen only as a rebalance error from heartbeat() or a commit (see membership.ts).
+ *   A generation object per GROUP_JOIN carries it; a revoked batch starts nothing and commits nothing.
+ * - kafkajs sends heartbeats only when called. A timer calls heartbeat() while a batch runs, so slow
+ *   uploads never get the member expelled.
+ * - kafkajs' crash handling calls disconnect() (which emits STOP) before it emits CRASH with
+ *   `restart`. Only CRASH decides: a restart is ridden out (the process stays up, not ready, for as
+ *   long as the outage lasts); a crash kafkajs will not restart from is fatal.
+ * - A transaction's commit marker is never handed to eachBatch, and a batch of only markers or
+ *   aborted records is resolved by kafkajs but, with autoCommit off, never committed. The batch's
+ *   last offset is committed once its records are done, and marker-only batches are committed from
+ *   the END_BATCH_PROCESS event, so the committed offset reaches the log end.
+ * - commitOffsets is silently skipped by kafkajs when its runner is not running; commits are counted
+ *   from the COMMIT_OFFSETS event, which is emitted only for commits the coordinator accepted.
+ */
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { causeChain } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Pipeline } from '../pipeline.ts';
+import { nextOffset } from '../watermark.ts';
+import { keepAlive, PausedPartitions } from './batch-support.ts';
+import { toSourceRecord } from './kafka.ts';
+import { Generation } from './membership.ts';
+
+export interface SourceSettings {
+  readonly topic: string;
+  readonly groupId: string;
+  readonly fromBeginning: boolean;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly rebalanceTimeoutMs: number;
+  readonly partitionsConcurrently: number;
+}
+
+export interface SourceEvents {
+  onJoined(memberId: string, assignment: Record<string, number[]>): void;
+  onRebalancing(): void;
+  /** kafkajs crashed and restarts the consumer by itself (broker outage, coordinator move). */
+  onRestarting(error: unknown): void;
+  onFatal(error: unknown): void;
+}
+
+/** How long an idle fetch waits at the broker; also how soon a resumed partition is fetched. */
+const MAX_WAIT_MS = 1000;
+const LAG_REFRESH_MS = 5000;
+
+export class KafkaSource {
+  readonly #consumer: Consumer;
+  readonly #s: SourceSettings;
+  readonly #pipeline: Pipeline;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  readonly #events: SourceEvents;
+  #stopping = false;
+  #generation = new Generation();
+  /** Last time the broker answered a fetch or a heartbeat: readiness needs a live connection. */
+  #lastContactAt = 0;
+  readonly #batches = new Set<Promise<void>>();
+  readonly #paused = new PausedPartitions();
+  readonly #admin: Admin;
+  #owned: readonly number[] = [];
+  #lagTimer: NodeJS.Timeout | undefined;
+  #lagRefreshing = false;
+
+  constructor(kafka: Kafka, s: SourceSettings, pipeline: Pipeline, log: Logger, metrics: Metrics, events: SourceEvents) {
+    this.#s = s;
+    this.#pipeline = pipeline;
+    this.#log = log;
+    this.#metrics = metrics;
+    this.#events = events;
+    this.#consumer = kafka.consumer({
+      groupId: s.groupId,
+      sessionTimeout: s.sessionTimeoutMs,
+      heartbeatInterval: s.heartbeatIntervalMs,
+      rebalanceTimeout: s.rebalanceTimeoutMs,
+      maxWaitTimeInMs: MAX_WAIT_MS,
+      allowAutoTopicCreation: false,
+      // kafkajs asks only for retriable crashes (broker gone, retries exhausted): always restart.
+      retry: { restartOnFailure: async () => true },
+    });
+    const { GROUP_JOIN, REBALANCING, CRASH, HEARTBEAT, FETCH, COMMIT_OFFSETS, END_BATCH_PROCESS } = this.#consumer.events;
+    this.#consumer.on(GROUP_JOIN, (e) => {
+      this.#generation = new Generation();
+      this.#owned = e.payload.memberAssignment[s.topic] ?? [];
+      this.#pipeline.partitions.assigned(this.#owned);
+      this.#contact();
+      this.#events.onJoined(e.payload.memberId, e.payload.memberAssignment);
+    });
+    this.#consumer.on(REBALANCING, () => {
+      this.#revokeAll();
+      this.#events.onRebalancing();
+    });
+    this.#consumer.on(CRASH, (e) => {
+      this.#revokeAll();
+      if (e.payload.restart) this.#events.onRestarting(e.payload.error);
+      else this.#events.onFatal(e.payload.error);
+    });
+    // STOP is not handled: kafkajs emits it for every crash before it decides to restart.
+    this.#consumer.on(HEARTBEAT, () => this.#contact());
+    this.#consumer.on(FETCH, () => this.#contact());
+    this.#consumer.on(COMMIT_OFFSETS, (e) => {
+      for (const t of e.payload.topics) this.#metrics.commits.add({}, t.partitions.length);
+    });
+    this.#consumer.on(END_BATCH_PROCESS, (e) => {
+      if (e.payload.batchSize === 0) void this.#commitMarkers(e.payload.partition, e.payload.lastOffset);
+    });
+    // Lag from the committed offsets, on a timer: a stalled or idle partition fetches no batches.
+    this.#admin = kafka.admin({ retry: { retries: 0 } });
+    this.#metrics.onRender(() => {
+      for (const [partition, seconds] of this.#pipeline.partitions.secondsSinceProgress()) {
+        this.#metrics.sinceProgress.set({ partition: String(partition) }, Math.round(seconds));
+      }
+    });
+  }
+
+  /** Whether the broker answered within the last few heartbeat intervals. */
+  get connected(): boolean {
+    return Date.now() - this.#lastContactAt <= Math.max(5000, 2 * this.#s.heartbeatIntervalMs + MAX_WAIT_MS);
+  }
+
+  /**
+   * Connects and subscribes, retrying while the brokers are unreachable: a process started during
+   * an outage waits for the brokers (not ready) instead of exiting into a crash loop. Errors that
+   * will not pass (authentication, authorization, unknown topic) are thrown.
+   */
+  async start(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#consumer.connect();
+        await this.#consumer.subscribe({ topic: this.#s.topic, fromBeginning: this.#s.fromBeginning });
+        break;
+      } catch (error) {
+        if (this.#stopping || !isRetriable(error)) throw error;
+        if (attempt % 10 === 0)
+          this.#log.warn({ err: describe(error), attempt: attempt + 1 }, 'cannot join the topic yet (brokers down or topic not ready); retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** attempt)));
+      }
+    }
+    this.#lagTimer = setInterval(() => void this.#refreshLag(), LAG_REFRESH_MS).unref();
+    await this.#consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.#s.partitionsConcurrently,
+      eachBatch: (payload) => {
+        const running = this.#eachBatch(payload);
+        const tracked = running.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.#batches.add(tracked);
+        void tracked.finally(() => this.#batches.delete(tracked));
+        return running;
+      },
+    });
+  }
+
+  /**
+   * Stops starting records, waits for the running batches to finish their in-flight writes and
+   * commit what landed, and only then disconnects (which leaves the group). kafkajs' own
+   * disconnect does not wait for a batch handler's last commit, so this order is ours to keep.
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#lagTimer);
+    this.#paused.clear();
+    await Promise.allSettled(this.#batches);
+    await this.#consumer.disconnect();
+    await this.#admin.disconnect().catch(() => undefined);
+  }
+
+  async #refreshLag(): Promise<void> {
+    if (this.#lagRefreshing || this.#owned.length === 0) return;
+    this.#lagRefreshing = true;
+    try {
+      await this.#admin.connect();
+      const [ends, committed] = await Promise.all([
+        this.#admin.fetchTopicOffsets(this.#s.topic),
+        this.#admin.fetchOffsets({ groupId: this.#s.groupId, topics: [this.#s.topic] }),
+      ]);
+      const at = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      this.#metrics.lag.clear();
+      for (const end of ends) {
+        if (!this.#owned.includes(end.partition)) continue;
+        const from = at.get(end.partition) ?? -1n;
+        const start = from < 0n ? BigInt(end.low) : from;
+        this.#metrics.lag.set({ partition: String(end.partition) }, Number(BigInt(end.high) - start));
+      }
+    } catch (error) {
+      this.#log.debug({ err: describe(error) }, 'lag refresh failed');
+    } finally {
+      this.#lagRefreshing = false;
+    }
+  }
+
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, pause } = payload;
+    const generation = this.#generation;
+    if (!generation.active || this.#stopping) return;
+    this.#contact();
+    const records = batch.messages.map((m) => toSourceRecord(batch.topic, batch.partition, m));
+    const stopKeepAlive = keepAlive(heartbeat, this.#s.heartbeatIntervalMs, (error) => {
+      if (error === undefined) this.#contact();
+      else if (!generation.note(error)) this.#log.debug({ err: describe(error) }, 'heartbeat failed');
+    });
+    try {
+      const result = await this.#pipeline.processBatch(
+        records,
+        {
+          isActive: () => !this.#stopping && generation.active && isRunning() && !isStale(),
+          canCommit: () => generation.active && !isStale(),
+          checkpoint: async (offset) => {
+            resolveOffset(offset);
+            try {
+              await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(offset) }]);
+            } catch (error) {
+              if (!generation.note(error))
+                this.#log.warn({ partition: batch.partition, err: describe(error) }, 'offset commit failed; the next one carries it');
+              throw error;
+            }
+          },
+        },
+        batch.lastOffset(),
+      );
+      if (result.retryAfterMs !== undefined && generation.active && !this.#stopping) this.#paused.pauseFor(pause, result.retryAfterMs);
+    } catch (error) {
+      // Bugs only: the pipeline turns every expected failure into an outcome or a stall.
+      this.#events.onFatal(error);
+      // Stop feeding this partition while the process goes down.
+      pause();
+      return;
+    } finally {
+      stopKeepAlive();
+    }
+    // Hand kafkajs the rebalance error itself, so its runner rejoins now instead of at the next fetch.
+    if (generation.revokedBy !== undefined) throw generation.revokedBy;
+  }
+
+  /** A batch of only transaction markers or aborted records: kafkajs resolved it; commit it too. */
+  async #commitMarkers(partition: number, lastOffset: string): Promise<void> {
+    const generation = this.#generation;
+    if (!generation.active || this.#stopping) return;
+    try {
+      await this.#consumer.commitOffsets([{ topic: this.#s.topic, partition, offset: nextOffset(lastOffset) }]);
+    } catch (error) {
+      if (!generation.note(error)) this.#log.debug({ partition, err: describe(error) }, 'commit past control records failed');
+    }
+  }
+
+  #revokeAll(): void {
+    this.#generation.revoke();
+    this.#pipeline.partitions.revokedAll();
+    this.#metrics.lag.clear();
+  }
+
+  #contact(): void {
+    this.#lastContactAt = Date.now();
+  }
+}
+
+/** kafkajs' own flag, through its retrier's wrapping (as its onCrash reads it). */
+function isRetriable(error: unknown): boolean {
+  const chain = causeChain(error);
+  if (chain.some((e) => e instanceof Error && (e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError'))) return true;
+  const original = chain[chain.length - 1];
+  return original instanceof Error && (original as { retriable?: unknown }).retriable === true;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
