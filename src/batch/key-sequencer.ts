@@ -25,6 +25,12 @@ class Entry {
   readonly decided = signal();
   readonly ended = signal();
 
+  readonly index: number;
+
+  constructor(index: number) {
+    this.index = index;
+  }
+
   learn(key: string): void {
     this.key = key;
     this.decided.fire();
@@ -49,30 +55,61 @@ export interface KeyTurn {
   abandon(): void;
 }
 
+/**
+ * Cost per claim is bounded by the records in flight, not by the batch: a claim waits only for the
+ * records that were still undecided when its turn was made (at most the in-flight window) and for
+ * the nearest earlier record that claimed the same key (which itself waited for the ones before it).
+ */
 export class KeySequencer {
-  readonly #entries: Entry[] = [];
+  #count = 0;
+  /** Records whose key is not known yet and which have not ended. */
+  readonly #undecided = new Set<Entry>();
+  /** Per key, the records that claimed it, in claim order (usually one). */
+  readonly #byKey = new Map<string, Entry[]>();
+  /** Set once a record is abandoned before its key was known: every later record must give up. */
+  #poisoned = false;
 
   /** A turn for the next record of the batch, in offset order. */
   next(): KeyTurn {
-    const entry = new Entry();
-    const earlier = [...this.#entries];
-    this.#entries.push(entry);
+    const entry = new Entry(this.#count++);
+    const blocked = this.#poisoned;
+    const undecided = [...this.#undecided];
+    this.#undecided.add(entry);
+    const settle = (ending: Ending): void => {
+      if (entry.ending !== undefined) return;
+      this.#undecided.delete(entry);
+      if (ending === 'abandoned' && entry.key === undefined) this.#poisoned = true;
+      entry.end(ending);
+    };
     return {
       claim: async (key) => {
         entry.learn(key);
-        for (const e of earlier) {
+        this.#undecided.delete(entry);
+        const same = this.#byKey.get(key);
+        if (same === undefined) this.#byKey.set(key, [entry]);
+        else same.push(entry);
+        if (blocked) return false;
+        // Earlier records that did not know their key yet may turn out to share it.
+        for (const e of undecided) {
           await e.decided.promise;
-          if (e.ending === 'released') continue;
-          if (e.key !== undefined && e.key !== key) continue;
-          // Same key, or an abandoned record whose key nobody will ever know.
+          if (e.ending === 'released' || (e.key !== undefined && e.key !== key)) continue;
           await e.ended.promise;
           if (e.ending === 'abandoned') return false;
         }
+        // The nearest earlier record that claimed the key; it waited for the ones before it.
+        const nearest = this.#byKey
+          .get(key)
+          ?.filter((e) => e.index < entry.index)
+          .reduce<Entry | undefined>((best, e) => (best === undefined || e.index > best.index ? e : best), undefined);
+        if (nearest !== undefined) {
+          await nearest.ended.promise;
+          if (nearest.ending === 'abandoned') return false;
+        }
         return true;
       },
-      finish: () => entry.end('finished'),
-      release: () => entry.end('released'),
-      abandon: () => entry.end('abandoned'),
+      finish: () => settle('finished'),
+      release: () => settle('released'),
+      abandon: () => settle('abandoned'),
     };
   }
 }
