@@ -87,6 +87,8 @@ export class Pipeline {
   readonly #d: PipelineDeps;
   readonly #stalls: PartitionStalls;
   readonly #processBytes: ByteBudget;
+  /** The latest retryable failure per partition, for the stall's log line. */
+  readonly #lastFailure = new Map<number, { offset: string; error: SinkError }>();
 
   constructor(settings: PipelineSettings, deps: PipelineDeps) {
     this.#s = settings;
@@ -228,8 +230,6 @@ export class Pipeline {
     this.#noteStall(partition, attempt, delayMs);
     return { retryAfterMs: delayMs };
   }
-
-  readonly #lastFailure = new Map<number, { offset: string; error: SinkError }>();
 
   /** Decode, validate, build. `seen` gets the writer schema id as soon as it is known (for the DLQ). */
   async #build(record: SourceRecord, seen: { schemaId?: number }): Promise<SnapshotObject> {
