@@ -63,7 +63,7 @@ export function createS3Client(s: S3SinkSettings): S3Client {
     // hide the outage from readiness for longer.
     maxAttempts: 2,
     // Checksums only where S3 requires them: S3-compatible stores (S3Proxy, older MinIO) reject the
-    // aws-chunked trailers of the SDK's default. Integrity comes from Content-MD5 instead.
+    // aws-chunked trailers of the SDK's default. Integrity comes from the signed payload hash.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   };
@@ -112,7 +112,6 @@ export class S3Sink implements SnapshotSink {
       Body: object.body,
       ContentType: 'application/json',
       ...(object.contentEncoding === undefined ? {} : { ContentEncoding: object.contentEncoding }),
-      ContentMD5: createHash('md5').update(object.body).digest('base64'),
       ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
       Metadata: {
         [SHA256_META]: object.sha256,
@@ -122,6 +121,7 @@ export class S3Sink implements SnapshotSink {
         'schema-id': String(object.lineage.schemaId),
       },
     });
+    signWithPayloadHash(command, payloadHash(object));
     try {
       await this.#client.send(command, { abortSignal: AbortSignal.timeout(this.#settings.timeoutMs) });
       return true;
@@ -143,6 +143,31 @@ export class S3Sink implements SnapshotSink {
       throw classifyS3Error(error, `HeadObject s3://${this.#settings.bucket}/${key}`);
     }
   }
+}
+
+/**
+ * Hex SHA-256 of the bytes uploaded. The body is hashed once: uncompressed, it is the canonical
+ * JSON whose hash the pipeline already took for the metadata.
+ */
+export function payloadHash(object: SnapshotObject): string {
+  return object.contentEncoding === undefined ? object.sha256 : createHash('sha256').update(object.body).digest('hex');
+}
+
+/**
+ * Signs the PUT with a payload hash we already have. SigV4's signer uses an `x-amz-content-sha256`
+ * header when one is present instead of hashing the body again, and S3 checks the body against it
+ * (a mismatch is refused with 400 XAmzContentSHA256Mismatch). That signed hash is the integrity
+ * check of the upload, so no Content-MD5 (a third hash of the body) is sent.
+ */
+function signWithPayloadHash(command: PutObjectCommand, hash: string): void {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers !== undefined) request.headers['x-amz-content-sha256'] = hash;
+      return next(args);
+    },
+    { step: 'build', name: 'towAndGoPayloadHash' },
+  );
 }
 
 export function httpStatus(error: unknown): number | undefined {

@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, KafkaUnavailableError, S3RejectedError, S3UnavailableError, SinkError } from '../../../src/errors.ts';
-import { classifyS3Error, httpStatus, RETRYABLE_S3_STATUSES } from '../../../src/sink/s3.ts';
+import { classifyS3Error, httpStatus, payloadHash, RETRYABLE_S3_STATUSES, S3Sink, type S3SinkSettings } from '../../../src/sink/s3.ts';
 
 /** The shape of an AWS SDK v3 service exception: an Error with a name and $metadata. */
 function serviceError(name: string, status: number | undefined): Error {
@@ -106,5 +110,72 @@ describe('httpStatus', () => {
     ['a string', 'x', undefined],
   ])('reads %s as %s', (_name, error, expected) => {
     expect(httpStatus(error)).toBe(expected);
+  });
+});
+
+describe('S3Sink PUT requests', () => {
+  /** A real S3Client whose HTTP handler records each request and answers 200. */
+  interface SentRequest {
+    readonly method: string;
+    readonly headers: Record<string, string>;
+  }
+
+  function recordingSink(): { sink: S3Sink; requests: SentRequest[] } {
+    const requests: SentRequest[] = [];
+    const settings: S3SinkSettings = {
+      bucket: 'tow-and-go',
+      endpoint: 'http://127.0.0.1:1',
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      timeoutMs: 5000,
+      onConflict: 'dlq',
+    };
+    const client = new S3Client({
+      region: settings.region,
+      endpoint: 'http://127.0.0.1:1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      requestHandler: {
+        handle: async (request: SentRequest) => {
+          requests.push(request);
+          return { response: { statusCode: 200, headers: {}, body: Readable.from([]) } };
+        },
+      },
+    });
+    return { sink: new S3Sink(client, settings), requests };
+  }
+
+  const json = Buffer.from('{"last_modified":1684216515,"tow_and_go":[{"link_id":1,"segment_id":null}]}');
+  const lineage = { topic: 't', partition: 0, offset: '0', schemaId: 1 };
+
+  it.each([
+    ['plain JSON', json, undefined],
+    ['a gzip body', gzipSync(json), 'gzip' as const],
+  ])('signs %s with the SHA-256 of the uploaded bytes and sends no Content-MD5', async (_name, body, contentEncoding) => {
+    const { sink, requests } = recordingSink();
+    const object = {
+      key: 'k.json',
+      body,
+      sha256: createHash('sha256').update(json).digest('hex'),
+      lineage,
+      ...(contentEncoding === undefined ? {} : { contentEncoding }),
+    };
+    await expect(sink.write(object)).resolves.toBe('created');
+    const [put] = requests;
+    expect(put?.method).toBe('PUT');
+    expect(put?.headers['x-amz-content-sha256']).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(payloadHash(object)).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(Object.keys(put?.headers ?? {}).map((h) => h.toLowerCase())).not.toContain('content-md5');
+    expect(put?.headers.authorization).toContain('x-amz-content-sha256');
+    expect(put?.headers['x-amz-meta-content-sha256']).toBe(object.sha256);
+  });
+
+  it('takes the payload hash from the object instead of hashing the body again', async () => {
+    const { sink, requests } = recordingSink();
+    const given = 'ab'.repeat(32);
+    await sink.write({ key: 'k.json', body: json, sha256: given, lineage });
+    expect(requests[0]?.headers['x-amz-content-sha256']).toBe(given);
   });
 });
