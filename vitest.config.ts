@@ -15,6 +15,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
+          setupFiles: ['test/support/known-warnings.ts'],
           // One real stack on a 2-core machine: files run one after another.
           fileParallelism: false,
           testTimeout: 240_000,
