@@ -5,10 +5,11 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSnapshotSchema } from '../../src/codec.ts';
+import { produceWithLibrdkafka } from '../support/clients.ts';
 import { registerSchema } from '../support/interop.ts';
 import { assertLedger, httpStatus, watchCommits } from '../support/ledger.ts';
 import { sampler } from '../support/proxies.ts';
-import { baseTime, type ConsumerProcess, createTopics, produceRaw, snapshots, spawnConsumer, stack, testEnv, waitFor } from '../support/stack.ts';
+import { baseTime, type ConsumerProcess, createTopics, snapshots, spawnConsumer, stack, testEnv, waitFor } from '../support/stack.ts';
 import { framedSnapshots } from '../support/wire.ts';
 
 const OUTAGE_MS = 3 * 60_000;
@@ -28,16 +29,18 @@ describe('broker outage', () => {
         list.map((snapshot, i) => ({ snapshot, partition: i % 3 })),
       );
 
+    // Every record is produced by librdkafka (a client we did not write), LZ4-compressed.
+    const librdkafka = { topic: t.topic, compression: 'lz4' };
     consumer = spawnConsumer(t);
     const port = await consumer.httpPort();
     const commits = watchCommits(t, 1000);
     const before = snapshots(20, baseTime());
-    await produceRaw(t.topic, frame(before));
+    produceWithLibrdkafka(librdkafka, frame(before));
     await waitFor('ready', async () => (await httpStatus(port, '/readyz')) === 200, 60_000);
 
     // Mid-stream: more records go in and the broker stops at once, before they can all land.
     const middle = snapshots(20, baseTime() + 500);
-    await produceRaw(t.topic, frame(middle));
+    produceWithLibrdkafka(librdkafka, frame(middle));
     const stoppedAt = Date.now();
     stack('stop', 'kafka');
     await waitFor('not ready once the broker is gone', async () => (await httpStatus(port, '/readyz')) === 503, 60_000, 250);
@@ -51,7 +54,15 @@ describe('broker outage', () => {
     stack('start', 'kafka');
 
     const after = snapshots(20, baseTime() + 1000);
-    await waitFor('the broker to take records again', () => produceRaw(t.topic, frame(after)).then(() => true), 120_000, 2000);
+    await waitFor(
+      'the broker to take records again',
+      async () => {
+        produceWithLibrdkafka(librdkafka, frame(after));
+        return true;
+      },
+      180_000,
+      2000,
+    );
     const ledger = await assertLedger(t, [...before, ...middle, ...after]);
     await waitFor('ready again', async () => (await httpStatus(port, '/readyz')) === 200, 120_000);
     expect(await commits.stop()).toBe(0);

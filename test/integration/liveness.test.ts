@@ -10,6 +10,7 @@ import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSnapshotSchema } from '../../src/codec.ts';
 import type { Snapshot } from '../../src/snapshot.ts';
+import { produceWithLibrdkafka } from '../support/clients.ts';
 import { REGISTRY, registerSchema } from '../support/interop.ts';
 import { assertLedger, httpStatus, metric, watchCommits } from '../support/ledger.ts';
 import { registryProxy, sampler, tcpProxy } from '../support/proxies.ts';
@@ -125,8 +126,10 @@ describe.concurrent('liveness through long faults', () => {
     const commits = watchCommits(t);
     const goodId = await registerSchema(`${t.topic}-value`, reader);
     const before = snapshots(10, baseTime());
-    await produceRaw(
-      t.topic,
+    // Produced by librdkafka (a client we did not write), Snappy-compressed.
+    const librdkafka = { topic: t.topic, compression: 'snappy' };
+    produceWithLibrdkafka(
+      librdkafka,
       framedSnapshots(
         goodId,
         before.map((snapshot, i) => ({ snapshot, partition: i % 3 })),
@@ -136,8 +139,8 @@ describe.concurrent('liveness through long faults', () => {
 
     proxy.mode = 'blackhole';
     const during = snapshots(30, baseTime() + 100);
-    await produceRaw(
-      t.topic,
+    produceWithLibrdkafka(
+      librdkafka,
       framedSnapshots(
         goodId,
         during.map((snapshot, i) => ({ snapshot, partition: i % 3 })),
@@ -177,9 +180,9 @@ describe.concurrent('liveness through long faults', () => {
     const key = baseTime();
     const first: Snapshot = { last_modified: key, tow_and_go: [{ link_id: 1, segment_id: 1 }] };
     const second: Snapshot = { last_modified: key, tow_and_go: [{ link_id: 2, segment_id: 2 }] };
-    // Both in one batch: produced before the first member starts.
-    await produceRaw(
-      t.topic,
+    // Both in one batch: produced (by librdkafka) before the first member starts.
+    produceWithLibrdkafka(
+      { topic: t.topic, compression: 'lz4' },
       framedSnapshots(goodId, [
         { snapshot: first, partition: 0 },
         { snapshot: second, partition: 0 },
