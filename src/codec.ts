@@ -26,6 +26,17 @@ export interface Decoded {
   readonly value: unknown;
 }
 
+/** A record's Avro body and its writer schema, not yet decoded: the fast path may not need avsc. */
+export interface Framed {
+  readonly schemaId: number;
+  /** The writer schema is the snapshot schema itself, so the body can be transcoded as it is. */
+  readonly plain: boolean;
+  /** The Avro body, after the 5-byte Confluent header. */
+  readonly avro: Buffer;
+  /** avsc's decode behind the structural guard; throws DecodeError AVRO_DECODE_FAILED. */
+  decode(): unknown;
+}
+
 interface WriterEntry {
   readonly writer: Type;
   /** The snapshot schema, or its copy that also answers to the writer's names. */
@@ -71,8 +82,13 @@ export class AvroCodec {
     this.#reader = reader;
   }
 
-  /** Size and header checks happen before any lookup or decode. */
   async decode(bytes: Buffer | null, maxPayloadBytes: number): Promise<Decoded> {
+    const framed = await this.frame(bytes, maxPayloadBytes);
+    return { schemaId: framed.schemaId, value: framed.decode() };
+  }
+
+  /** Size and header checks happen before any lookup; decoding is left to the caller. */
+  async frame(bytes: Buffer | null, maxPayloadBytes: number): Promise<Framed> {
     if (bytes === null) throw new DecodeError('PAYLOAD_NULL', 'record value is null (tombstone)');
     if (bytes.length > maxPayloadBytes)
       throw new DecodeError('PAYLOAD_TOO_LARGE', `record value is ${bytes.length} bytes, over the ${maxPayloadBytes}-byte limit`);
@@ -81,7 +97,8 @@ export class AvroCodec {
     if (bytes[0] !== MAGIC_BYTE) throw new DecodeError('WIRE_FORMAT_INVALID', `wrong magic byte ${bytes[0]} (expected 0: Confluent wire format)`);
     const schemaId = bytes.readInt32BE(1);
     const writer = await this.#writerFor(schemaId);
-    return { schemaId, value: decodeBody(bytes.subarray(HEADER_BYTES), schemaId, writer) };
+    const avro = bytes.subarray(HEADER_BYTES);
+    return { schemaId, plain: writer.resolver === undefined, avro, decode: () => decodeBody(avro, schemaId, writer) };
   }
 
   #writerFor(schemaId: number): Promise<WriterEntry> {

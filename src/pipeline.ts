@@ -21,15 +21,16 @@ import { BatchCommitter } from './batch/committer.ts';
 import { KeySequencer, type KeyTurn } from './batch/key-sequencer.ts';
 import { PartitionStalls } from './batch/stalls.ts';
 import { ByteBudget, type Charge, EXPANSION, InflightWindow } from './batch/window.ts';
-import type { Decoded } from './codec.ts';
+import type { Framed } from './codec.ts';
 import type { DeadLetterPort, SourceRecord } from './dlq.ts';
 import { DecodeError, describeError, isSinkError, type SinkError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { SnapshotObject, SnapshotSink, WriteOutcome } from './sink/s3.ts';
-import { type Compression, contentHash, encodeBody, objectBody, objectKey, type SnapshotLimits, validateSnapshot } from './snapshot.ts';
+import { type Compression, contentHash, encodeBody, objectKey, type SnapshotLimits } from './snapshot.ts';
+import { snapshotBody } from './snapshot-transcoder.ts';
 
 export interface RecordDecoder {
-  decode(bytes: Buffer | null, maxPayloadBytes: number): Promise<Decoded>;
+  frame(bytes: Buffer | null, maxPayloadBytes: number): Promise<Framed>;
 }
 
 export interface PipelineSettings {
@@ -233,16 +234,15 @@ export class Pipeline {
 
   /** Decode, validate, build. `seen` gets the writer schema id as soon as it is known (for the DLQ). */
   async #build(record: SourceRecord, seen: { schemaId?: number }): Promise<SnapshotObject> {
-    const decoded = await this.#d.decoder.decode(record.value, this.#s.maxPayloadBytes);
-    seen.schemaId = decoded.schemaId;
-    const snapshot = validateSnapshot(decoded.value, this.#s.limits, this.#d.nowSeconds());
-    const json = objectBody(snapshot);
+    const framed = await this.#d.decoder.frame(record.value, this.#s.maxPayloadBytes);
+    seen.schemaId = framed.schemaId;
+    const { lastModified, json } = snapshotBody(framed, this.#s.limits, this.#d.nowSeconds());
     return {
-      key: objectKey(this.#s.prefix, snapshot),
+      key: objectKey(this.#s.prefix, { last_modified: lastModified }),
       body: encodeBody(json, this.#s.compression),
       ...(this.#s.compression === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
       sha256: contentHash(json),
-      lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: decoded.schemaId },
+      lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: framed.schemaId },
     };
   }
 

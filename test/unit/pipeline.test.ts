@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { KeySequencer } from '../../src/batch/key-sequencer.ts';
 import { EXPANSION } from '../../src/batch/window.ts';
-import type { Decoded } from '../../src/codec.ts';
+import type { Framed } from '../../src/codec.ts';
 import type { DeadLetterPort, SourceRecord } from '../../src/dlq.ts';
 import {
   ConflictError,
@@ -76,12 +76,13 @@ class FakeDecoder implements RecordDecoder {
   readonly calls: (Buffer | null)[] = [];
   before: (text: string) => Promise<void> | void = () => undefined;
 
-  async decode(bytes: Buffer | null): Promise<Decoded> {
+  /** JSON stands in for Avro here, so records are never `plain` (the transcoder reads Avro only). */
+  async frame(bytes: Buffer | null): Promise<Framed> {
     this.calls.push(bytes);
     if (bytes === null) throw new DecodeError('PAYLOAD_NULL', 'record value is null (tombstone)');
     const text = bytes.toString('utf8');
     await this.before(text);
-    return { schemaId: SCHEMA_ID, value: JSON.parse(text) };
+    return { schemaId: SCHEMA_ID, plain: false, avro: bytes, decode: () => JSON.parse(text) };
   }
 }
 
