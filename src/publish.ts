@@ -69,7 +69,16 @@ export async function readInput(path: string | undefined): Promise<{ text: strin
 }
 
 /**
- * Produces every snapshot; returns the schema id used. Batches keep memory flat for big inputs.
+ * kafkajs puts one send's messages for a partition into one record batch, and the broker refuses a
+ * batch over `message.max.bytes` (1 MiB by default) as a whole. So a send carries at most this many
+ * bytes (a single record bigger than the broker's limit still fails, with the broker's reason).
+ */
+const MAX_SEND_BYTES = 768 * 1024;
+const MAX_SEND_MESSAGES = 500;
+
+/**
+ * Produces every snapshot; returns the schema id used. Sends are bounded by bytes and by count, so
+ * memory stays flat for big inputs and big snapshots never make a batch the broker refuses.
  * `compression` is the record-batch codec (kafkajs' type; see compression.ts for what each writes).
  */
 export async function publishSnapshots(
@@ -83,13 +92,20 @@ export async function publishSnapshots(
   const producer = createProducer(kafka);
   await producer.connect();
   try {
-    const batchSize = 500;
-    for (let i = 0; i < snapshots.length; i += batchSize) {
-      const messages = await Promise.all(
-        snapshots.slice(i, i + batchSize).map(async (s) => ({ key: String(s.last_modified), value: await encoder.encode(s) })),
-      );
-      await producer.send({ topic, acks: -1, compression, messages });
+    let pending: { key: string; value: Buffer }[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pending.length > 0) await producer.send({ topic, acks: -1, compression, messages: pending });
+      pending = [];
+      pendingBytes = 0;
+    };
+    for (const s of snapshots) {
+      const message = { key: String(s.last_modified), value: await encoder.encode(s) };
+      if (pending.length >= MAX_SEND_MESSAGES || pendingBytes + message.value.length > MAX_SEND_BYTES) await flush();
+      pending.push(message);
+      pendingBytes += message.value.length;
     }
+    await flush();
   } catch (error) {
     if (error instanceof SinkError) throw error;
     throw new KafkaUnavailableError(`publishing to ${topic} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

@@ -49,13 +49,16 @@ describe('end to end on the real stack', () => {
     await service?.stop('test done');
   });
 
-  it('lands the seed example, an empty snapshot and a 50,000-link snapshot, JSON-equal, and commits to the end', async () => {
-    const big: Snapshot = {
-      last_modified: baseTime() + 100,
-      tow_and_go: Array.from({ length: 50_000 }, (_, i) => ({ link_id: 10_000_000 + i, segment_id: i % 7 === 0 ? null : 400_000_000 + i })),
-    };
+  it('lands the seed example, an empty snapshot and four 60,000-link snapshots, JSON-equal, and commits to the end', async () => {
+    // Four ~600 KB records over 3 partitions: at least two share a partition, over the broker's
+    // default 1 MiB per record batch together, so publish must split its sends.
+    const bigs: Snapshot[] = [0, 1, 2, 3].map((k) => ({
+      last_modified: baseTime() + 100 + k,
+      tow_and_go: Array.from({ length: 60_000 }, (_, i) => ({ link_id: 10_000_000 + i + k, segment_id: i % 7 === 0 ? null : 2 ** 40 + i })),
+    }));
+    const big = bigs[3] as Snapshot;
     const empty: Snapshot = { last_modified: baseTime() + 1, tow_and_go: [] };
-    const input = [SEED, empty, big, ...snapshots(20, baseTime() + 1000)];
+    const input = [SEED, empty, ...bigs, ...snapshots(20, baseTime() + 1000)];
     await publish(t, input);
 
     // Exactly these keys, never a count: a listing can catch S3Proxy's temporary file of a write in
