@@ -26,8 +26,8 @@ import type { DeadLetterPort, SourceRecord } from './dlq.ts';
 import { DecodeError, describeError, isSinkError, type SinkError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { SnapshotObject, SnapshotSink, WriteOutcome } from './sink/s3.ts';
-import { type Compression, contentHash, encodeBody, objectKey, type SnapshotLimits } from './snapshot.ts';
-import { snapshotBody } from './snapshot-transcoder.ts';
+import { type Compression, encodeBody, objectKey, type SnapshotLimits } from './snapshot.ts';
+import { type BodyBuilder, inlineBodies } from './snapshot-transcoder.ts';
 
 export interface RecordDecoder {
   frame(bytes: Buffer | null, maxPayloadBytes: number): Promise<Framed>;
@@ -55,6 +55,8 @@ export interface PipelineSettings {
 
 export interface PipelineDeps {
   readonly decoder: RecordDecoder;
+  /** Body and hash; on this thread unless given (main.ts passes a worker pool when configured). */
+  readonly bodies?: BodyBuilder;
   readonly sink: SnapshotSink;
   readonly dlq: DeadLetterPort;
   readonly log: Logger;
@@ -236,12 +238,12 @@ export class Pipeline {
   async #build(record: SourceRecord, seen: { schemaId?: number }): Promise<SnapshotObject> {
     const framed = await this.#d.decoder.frame(record.value, this.#s.maxPayloadBytes);
     seen.schemaId = framed.schemaId;
-    const { lastModified, json } = snapshotBody(framed, this.#s.limits, this.#d.nowSeconds());
+    const { lastModified, json, sha256 } = await (this.#d.bodies ?? inlineBodies).build(framed, this.#s.limits, this.#d.nowSeconds());
     return {
       key: objectKey(this.#s.prefix, { last_modified: lastModified }),
       body: encodeBody(json, this.#s.compression),
       ...(this.#s.compression === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
-      sha256: contentHash(json),
+      sha256,
       lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: framed.schemaId },
     };
   }

@@ -14,7 +14,7 @@
  * a compiled form of it for one writer schema.
  */
 import type { Framed } from './codec.ts';
-import { objectBody, type SnapshotLimits, validateSnapshot } from './snapshot.ts';
+import { contentHash, objectBody, type SnapshotLimits, validateSnapshot } from './snapshot.ts';
 
 export interface TranscodedSnapshot {
   readonly lastModified: number;
@@ -54,6 +54,28 @@ export function snapshotBody(framed: Framed, limits: SnapshotLimits, nowSeconds:
   const snapshot = validateSnapshot(framed.decode(), limits, nowSeconds);
   return { lastModified: snapshot.last_modified, links: snapshot.tow_and_go.length, json: objectBody(snapshot) };
 }
+
+export interface BuiltBody {
+  readonly lastModified: number;
+  readonly json: Buffer;
+  /** Hex SHA-256 of `json`. */
+  readonly sha256: string;
+}
+
+/**
+ * The CPU-heavy step of a record, as a port: body and hash, on this thread (`inlineBodies`) or on
+ * a worker thread (snapshot-workers.ts). Throws what snapshotBody throws.
+ */
+export interface BodyBuilder {
+  build(framed: Framed, limits: SnapshotLimits, nowSeconds: number): Promise<BuiltBody>;
+}
+
+export const inlineBodies: BodyBuilder = {
+  build: async (framed, limits, nowSeconds) => {
+    const { lastModified, json } = snapshotBody(framed, limits, nowSeconds);
+    return { lastModified, json, sha256: contentHash(json) };
+  },
+};
 
 /** Returns the body, or undefined when the general path must decide (invalid, odd or unusual). */
 export function transcodeSnapshot(avro: Uint8Array, limits: SnapshotLimits, nowSeconds: number): TranscodedSnapshot | undefined {
