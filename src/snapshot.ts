@@ -2,7 +2,6 @@
  * The domain: what a Tow and Go snapshot is, how it is validated, and what lands in S3.
  * Pure: no I/O, no clock (the caller passes `nowSeconds`).
  */
-import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
@@ -99,10 +98,8 @@ export function objectBody(snapshot: Snapshot): Buffer {
   return Buffer.from(JSON.stringify({ last_modified: snapshot.last_modified, tow_and_go: links }), 'utf8');
 }
 
-/** Hex SHA-256 of the body, stored in object metadata to tell re-delivery from conflict. */
-export function contentHash(body: Uint8Array): string {
-  return createHash('sha256').update(body).digest('hex');
-}
+/** Hex SHA-256 of the body; in content-hash.ts, which a worker thread can load without zod. */
+export { contentHash } from './content-hash.ts';
 
 export type Compression = 'none' | 'gzip';
 
