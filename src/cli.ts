@@ -111,7 +111,7 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
   const groupId = values.group ?? `tow-and-go-replay-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const log = createLogger(config.LOG_LEVEL);
   const metrics = new Metrics();
-  const { codec, sink, kafka } = buildAdapters(config, log);
+  const { codec, sink, bodies, kafka } = buildAdapters(config, log);
   const admin = kafka.admin();
   await admin.connect();
   const ranges = await (async () => {
@@ -125,7 +125,7 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
   const fromMs = from.kind === 'time' ? from.ms : Number.NEGATIVE_INFINITY;
   const toMs = to.kind === 'time' ? to.ms : Number.POSITIVE_INFINITY;
   const accept = (r: SourceRecord) => Number(r.timestamp) >= fromMs && Number(r.timestamp) < toMs;
-  const pipeline = buildPipeline(config, { codec, sink, producer, log, metrics }, { accept, dryRun });
+  const pipeline = buildPipeline(config, { codec, sink, bodies, producer, log, metrics }, { accept, dryRun });
   log.info({ groupId, topic: config.KAFKA_TOPIC, ranges, dryRun }, 'replay starting');
   const progress = startProgress({
     label: dryRun ? 'replay (dry run)' : 'replay',
@@ -155,6 +155,7 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
     return 0;
   } finally {
     progress.stop();
+    await bodies.close();
     await producer.disconnect();
     await sink.close();
   }

@@ -3,6 +3,7 @@
  * Nothing else in the code reads process.env. The README's settings table is generated from
  * SETTINGS (and a test checks it), so a setting cannot exist without a description and default.
  */
+import os from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
@@ -19,6 +20,16 @@ const list = z
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')).min(1, 'expected at least one host:port'));
 const url = z.url({ protocol: /^https?$/ });
 const optionalString = z.string().transform((s) => (s === '' ? undefined : s));
+/**
+ * `auto` is resolved here and nowhere else: one thread per core the event loop leaves free, at most
+ * 4 (a few threads already keep pace with what one event loop can fetch and upload).
+ */
+export function autoBodyWorkers(availableParallelism: number): number {
+  return Math.max(0, Math.min(availableParallelism - 1, 4));
+}
+const bodyWorkers = z.union([z.literal('auto').transform(() => autoBodyWorkers(os.availableParallelism())), int(0, 16)], {
+  error: 'expected auto or an integer from 0 to 16',
+});
 
 interface Setting<S extends z.ZodType> {
   readonly schema: S;
@@ -107,6 +118,11 @@ export const SETTINGS = {
     int(1024, 16 * 1024 * 1024 * 1024),
     '134217728',
     'Bytes held across all partitions of the process (same accounting as MAX_INFLIGHT_BYTES). One record larger than it still passes alone.',
+  ),
+  BODY_WORKERS: setting(
+    bodyWorkers,
+    'auto',
+    'Worker threads that turn big snapshots into their JSON body and SHA-256 (auto = CPUs - 1, at most 4; 0 = all on the main thread). Helps with big snapshots (64 KiB of Avro, ~7,000 links, and up) when the pod has more than one CPU: the main thread keeps fetching and uploading while other cores transcode. Smaller snapshots always stay on the main thread, where they cost less than the hand-off.',
   ),
   RETRY_INITIAL_MS: setting(int(1, 60000), '250', 'First backoff after a retryable failure (then doubled, with full jitter).'),
   RETRY_MAX_MS: setting(int(10, 600000), '15000', 'Longest backoff between retries.'),

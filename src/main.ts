@@ -15,6 +15,8 @@ import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { Pipeline, type PipelineSettings } from './pipeline.ts';
 import { createS3Client, S3Sink, type S3SinkSettings } from './sink/s3.ts';
+import { type BodyBuilder, inlineBodies } from './snapshot-transcoder.ts';
+import { SnapshotWorkers } from './snapshot-workers.ts';
 import { KafkaSource } from './source/consumer.ts';
 import { createKafka, createProducer } from './source/kafka.ts';
 
@@ -50,6 +52,8 @@ export function s3Settings(c: Config): S3SinkSettings {
 export interface PipelineParts {
   readonly codec: AvroCodec;
   readonly sink: S3Sink;
+  /** Body and hash; on the main thread when absent. */
+  readonly bodies?: BodyBuilder;
   readonly producer: Producer;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -73,6 +77,7 @@ export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<Pipel
     },
     {
       decoder: parts.codec,
+      ...(parts.bodies === undefined ? {} : { bodies: parts.bodies }),
       sink: parts.sink,
       dlq: new KafkaDeadLetterQueue(parts.producer, c.KAFKA_DLQ_TOPIC),
       log: parts.log.child({ component: 'pipeline' }),
@@ -83,8 +88,17 @@ export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<Pipel
   );
 }
 
-/** Registry codec, S3 sink and Kafka client, as every command that runs the pipeline needs them. */
-export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink: S3Sink; kafka: Kafka } {
+/** A body builder the caller closes when done (with the sink): its threads, if it has any. */
+export type ClosableBodies = BodyBuilder & { close(): Promise<void> };
+
+/** BODY_WORKERS threads for big snapshots (started on first use), or the main thread alone for 0. */
+export function buildBodies(c: Config): ClosableBodies {
+  if (c.BODY_WORKERS === 0) return { build: inlineBodies.build, close: async () => undefined };
+  return new SnapshotWorkers({ workers: c.BODY_WORKERS });
+}
+
+/** Registry codec, S3 sink, body builder and Kafka client, as every command that runs the pipeline needs them. */
+export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink: S3Sink; bodies: ClosableBodies; kafka: Kafka } {
   const registrySettings = {
     url: c.SCHEMA_REGISTRY_URL,
     username: c.SCHEMA_REGISTRY_USERNAME,
@@ -94,13 +108,13 @@ export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink:
   const codec = new AvroCodec(registrySettings, loadSnapshotSchema().type);
   const sinkSettings = s3Settings(c);
   const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
-  return { codec, sink, kafka: createKafka(c, log.child({ component: 'kafka' })) };
+  return { codec, sink, bodies: buildBodies(c), kafka: createKafka(c, log.child({ component: 'kafka' })) };
 }
 
 export async function startConsumerService(c: Config, log: Logger): Promise<RunningService> {
   log.info({ config: redactedConfig(c) }, 'starting tow-and-go consumer');
   const metrics = new Metrics();
-  const { codec, sink, kafka } = buildAdapters(c, log);
+  const { codec, sink, bodies, kafka } = buildAdapters(c, log);
   const producer = createProducer(kafka);
   // Connected in the background: a process started during a broker outage waits (not ready)
   // instead of exiting into a crash loop. A DLQ send before then fails retryably and stalls.
@@ -113,7 +127,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
     'DLQ producer',
   );
 
-  const pipeline = buildPipeline(c, { codec, sink, producer, log, metrics });
+  const pipeline = buildPipeline(c, { codec, sink, bodies, producer, log, metrics });
 
   // Ready: joined, in contact with the brokers, and no partition stalled.
   const health = new Health(
@@ -188,6 +202,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
       const graceful = (async () => {
         producerReady.cancel();
         await source.stop();
+        await bodies.close(); // nothing is in flight once the source has stopped
         await producer.disconnect();
         await sink.close();
         return true;
