@@ -122,7 +122,7 @@ export const SETTINGS = {
   BODY_WORKERS: setting(
     bodyWorkers,
     'auto',
-    'Worker threads that turn big snapshots into their JSON body and SHA-256 (auto = CPUs - 1, at most 4; 0 = all on the main thread). Helps with big snapshots (64 KiB of Avro, ~7,000 links, and up) when the pod has more than one CPU: the main thread keeps fetching and uploading while other cores transcode. Smaller snapshots always stay on the main thread, where they cost less than the hand-off.',
+    'Worker threads that turn big snapshots into their JSON body and SHA-256 (auto = CPUs - 1, at most 4; 0 = all on the main thread). Helps with big snapshots (64 KiB of Avro, ~8,000 links, and up) when the pod has more than one CPU: the main thread keeps fetching and uploading while other cores transcode. Smaller snapshots always stay on the main thread, where they cost less than the hand-off.',
   ),
   RETRY_INITIAL_MS: setting(int(1, 60000), '250', 'First backoff after a retryable failure (then doubled, with full jitter).'),
   RETRY_MAX_MS: setting(int(10, 600000), '15000', 'Longest backoff between retries.'),

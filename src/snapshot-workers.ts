@@ -4,8 +4,9 @@
  *
  * What goes where:
  * - a worker gets a record only when it is plain (its writer schema is the snapshot schema) and its
- *   Avro is at least `minBytes` long. Below that (64 KiB, ~7,000 links) the work is a fraction of a
- *   millisecond and the hand-off (copy, post, wake, reply) eats most of what it would save;
+ *   Avro is at least `minBytes` long (64 KiB, ~8,000 links). The hand-off (copy, post, wake, reply)
+ *   costs about the same per record whatever its size, so below that it adds a fifth to a half to
+ *   the record's CPU; above it, a tenth or less (bench/bodies.ts);
  * - everything else, and every record the worker's transcoder says undefined to (not plainly valid),
  *   takes the general path here on the main thread (`inlineBodies` / `decodedSnapshotBody`), which
  *   throws the precise DecodeError or ValidationError. So errors are exactly inlineBodies' errors.
@@ -32,6 +33,11 @@ import type { SnapshotLimits } from './snapshot.ts';
 import { type BodyBuilder, type BuiltBody, decodedSnapshotBody, inlineBodies } from './snapshot-transcoder.ts';
 import type { BuildReply, BuildRequest } from './snapshot-worker.ts';
 
+/**
+ * bench/bodies.ts, process CPU per record on a worker vs on the main thread: 1,000 links (8 KiB)
+ * +50%, 5,000 (41 KiB) +20%, 10,000 (81 KiB) +13%, 50,000 (407 KiB) +1%; the main thread's share
+ * falls to a fifth, a tenth, 7% and 7% of inline. Below 64 KiB the saving is small and dear.
+ */
 export const DEFAULT_MIN_WORKER_BYTES = 64 * 1024;
 const WORKER_ENTRY = new URL('./snapshot-worker.ts', import.meta.url);
 
