@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
 import { parseCompression } from './compression.ts';
-import { type Config, loadConfig } from './config.ts';
+import { type Config, loadConfig, redactSecrets } from './config.ts';
 import type { SourceRecord } from './dlq.ts';
 import { ConfigError, describeError, InputError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { buildAdapters, buildPipeline, startConsumerService } from './main.ts';
+import { buildAdapters, buildPipeline, registrySettings, startConsumerService } from './main.ts';
 import { Metrics } from './metrics.ts';
 import { resetGroupOffsets } from './offsets.ts';
 import { startProgress } from './progress.ts';
@@ -81,12 +81,7 @@ async function publish(config: Config, args: readonly string[]): Promise<number>
     Math.floor(Date.now() / 1000),
   );
   const log = createLogger(config.LOG_LEVEL);
-  const registry = createRegistry({
-    url: config.SCHEMA_REGISTRY_URL,
-    username: config.SCHEMA_REGISTRY_USERNAME,
-    password: config.SCHEMA_REGISTRY_PASSWORD,
-    timeoutMs: config.SCHEMA_REGISTRY_TIMEOUT_MS,
-  });
+  const registry = createRegistry(registrySettings(config));
   const encoder = new AvroEncoder(registry, loadSnapshotSchema().raw, valueSubject(config.KAFKA_TOPIC));
   const kafka = createKafka(config, log.child({ component: 'kafka' }));
   const schemaId = await publishSnapshots(kafka, config.KAFKA_TOPIC, encoder, snapshots, compression);
@@ -197,7 +192,8 @@ main(process.argv.slice(2)).then(
       error instanceof ConfigError ||
       error instanceof InputError ||
       (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'));
-    process.stderr.write(`tow-and-go: ${describeError(error)}\n`);
+    // Config errors are already redacted; anything else (a library's message) is scrubbed of every secret setting's value.
+    process.stderr.write(`tow-and-go: ${redactSecrets(describeError(error), process.env)}\n`);
     process.exit(permanentInput ? 2 : 1);
   },
 );

@@ -10,7 +10,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro, { type Resolver, type Type } from 'avsc';
 import { AvroShapeError, assertWellFormedAvro } from './avro-guard.ts';
 import { DecodeError, describeError, RegistryUnavailableError } from './errors.ts';
-import { type RegistrySchema, type RegistrySettings, registryEndpoint, SchemaLookup } from './registry-client.ts';
+import { type RegistrySchema, type RegistrySettings, registryAgent, registryEndpoint, SchemaLookup } from './registry-client.ts';
 import { resolveWriter, SchemaResolutionError } from './schema-resolution.ts';
 
 export type { RegistrySettings } from './registry-client.ts';
@@ -59,12 +59,17 @@ function timeoutMiddleware(timeoutMs: number): RegistryMiddleware {
   });
 }
 
-/** The library client, which registers and encodes for the publisher. Credentials as registryEndpoint reads them. */
+/**
+ * The library client, which registers and encodes for the publisher. Credentials as registryEndpoint
+ * reads them (never in the host it is given), and the same kind of agent as the lookup, so a
+ * private CA is trusted by both.
+ */
 export function createRegistry(settings: RegistrySettings): SchemaRegistry {
   const { url, auth } = registryEndpoint(settings);
   return new SchemaRegistry({
     host: url,
     clientId: 'tow-and-go-sink',
+    agent: registryAgent(url, settings.ca),
     ...(auth === undefined ? {} : { auth: { ...auth } }),
     // Callers own real retries; one quick retry here only smooths over a dropped connection.
     retry: { retries: 1, initialRetryTimeInSecs: 0.1, maxRetryTimeInSecs: 1 },

@@ -5,7 +5,12 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
+import { crossChecks } from './config-checks.ts';
+import { looksLikePem, PemFile, pemFile } from './config-files.ts';
 import { ConfigError } from './errors.ts';
+import { redactUserInfo, scrub, urlPasswords, withoutUserInfo } from './redact.ts';
+
+export { redactUserInfo, withoutUserInfo } from './redact.ts';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -20,6 +25,8 @@ const list = z
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port')).min(1, 'expected at least one host:port'));
 const url = z.url({ protocol: /^https?$/ });
 const optionalString = z.string().transform((s) => (s === '' ? undefined : s));
+const optionalUrl = z.union([z.literal('').transform(() => undefined), url]);
+const hostname = z.union([z.literal('').transform(() => undefined), z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a host name')]);
 /**
  * `auto` is resolved here and nowhere else: one thread per core the event loop leaves free, at most
  * 4 (a few threads already keep pace with what one event loop can fetch and upload).
@@ -54,14 +61,36 @@ export const SETTINGS = {
   KAFKA_GROUP_ID: setting(z.string().min(1), 'tow-and-go-s3-sink', 'Consumer group id. Add instances with the same id to scale out.'),
   KAFKA_DLQ_TOPIC: setting(z.string().min(1), 'tow-and-go.updates.dlq', 'Dead-letter topic for records that can never be valid.'),
   KAFKA_FROM_BEGINNING: setting(bool, 'true', 'Where a group with no committed offset starts: true = earliest (nothing is skipped), false = latest.'),
-  KAFKA_SSL: setting(bool, 'false', 'Use TLS to the brokers (system CA store).'),
-  KAFKA_SASL_MECHANISM: setting(
-    z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']),
-    'none',
-    'SASL mechanism: none, plain, scram-sha-256 or scram-sha-512 (MSK SCRAM, Confluent Cloud).',
+  KAFKA_SSL: setting(
+    bool,
+    'false',
+    'Use TLS to the brokers. Certificates and host names are always verified, against the system CA store unless KAFKA_SSL_CA_FILE is set.',
   ),
-  KAFKA_SASL_USERNAME: setting(optionalString, '', 'SASL user name.'),
-  KAFKA_SASL_PASSWORD: setting(optionalString, '', 'SASL password.', true),
+  KAFKA_SSL_CA_FILE: setting(
+    pemFile('certificate'),
+    '',
+    "PEM file of the CA certificate(s) that signed the brokers' certificates; replaces the system CA store. Read at start; needs KAFKA_SSL=true.",
+  ),
+  KAFKA_SSL_CERT_FILE: setting(pemFile('certificate'), '', 'PEM client certificate for mutual TLS, with KAFKA_SSL_KEY_FILE.'),
+  KAFKA_SSL_KEY_FILE: setting(pemFile('private key'), '', 'PEM private key of KAFKA_SSL_CERT_FILE. Read at start; its contents are never logged.'),
+  KAFKA_SSL_KEY_PASSWORD: setting(optionalString, '', 'Passphrase of an encrypted KAFKA_SSL_KEY_FILE.', true),
+  KAFKA_SSL_SERVERNAME: setting(
+    hostname,
+    '',
+    "Host name the brokers' certificates must carry when it differs from the hosts in KAFKA_BROKERS (an IP address, a tunnel); also sent as SNI.",
+  ),
+  KAFKA_SASL_MECHANISM: setting(
+    z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer', 'aws-msk-iam']),
+    'none',
+    'SASL mechanism: none, plain (Confluent Cloud API keys), scram-sha-256, scram-sha-512 (MSK SCRAM), oauthbearer (OIDC client credentials) or aws-msk-iam (MSK IAM, default AWS credential chain).',
+  ),
+  KAFKA_SASL_USERNAME: setting(optionalString, '', 'SASL user name, for plain and scram-*.'),
+  KAFKA_SASL_PASSWORD: setting(optionalString, '', 'SASL password, for plain and scram-*.', true),
+  KAFKA_SASL_OAUTHBEARER_TOKEN_URL: setting(optionalUrl, '', 'OAuth 2 token endpoint for oauthbearer; tokens come from its client-credentials grant.'),
+  KAFKA_SASL_OAUTHBEARER_CLIENT_ID: setting(optionalString, '', 'OAuth client id for oauthbearer.'),
+  KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET: setting(optionalString, '', 'OAuth client secret for oauthbearer.', true),
+  KAFKA_SASL_OAUTHBEARER_SCOPE: setting(optionalString, '', 'Scope to ask the token endpoint for (space-separated); empty asks for none.'),
+  KAFKA_SASL_AWS_REGION: setting(optionalString, '', 'AWS region of the MSK cluster, for aws-msk-iam. Empty: the AWS_REGION variable.'),
   KAFKA_SESSION_TIMEOUT_MS: setting(int(6000, 300000), '30000', 'Group session timeout; the member is dropped when no heartbeat arrives within it.'),
   KAFKA_HEARTBEAT_INTERVAL_MS: setting(int(500, 60000), '3000', 'Heartbeat interval, also used between retries and during long batches.'),
   KAFKA_REBALANCE_TIMEOUT_MS: setting(int(6000, 600000), '60000', 'How long the group waits for members to rejoin during a rebalance.'),
@@ -69,6 +98,11 @@ export const SETTINGS = {
   SCHEMA_REGISTRY_USERNAME: setting(optionalString, '', 'Registry basic-auth user (Confluent Cloud API key).'),
   SCHEMA_REGISTRY_PASSWORD: setting(optionalString, '', 'Registry basic-auth password.', true),
   SCHEMA_REGISTRY_TIMEOUT_MS: setting(int(100, 120000), '5000', 'Timeout of one registry request.'),
+  SCHEMA_REGISTRY_CA_FILE: setting(
+    pemFile('certificate'),
+    '',
+    "PEM file of the CA certificate(s) that signed an https registry's certificate; replaces the system CA store for the registry. Read at start.",
+  ),
   S3_BUCKET: setting(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'), 'tow-and-go', 'Destination bucket.'),
   S3_PREFIX: setting(
     z.string().regex(/^([^/].*\/)?$/, 'must be empty or end with "/" and not start with "/"'),
@@ -89,6 +123,12 @@ export const SETTINGS = {
     '10000',
     'Timeout of one S3 call, SDK retries included. A write is at most 2 calls (3 with S3_ON_CONFLICT=overwrite), and that worst case must fit in KAFKA_SESSION_TIMEOUT_MS.',
   ),
+  S3_SSE: setting(
+    z.enum(['none', 'AES256', 'aws:kms']),
+    'none',
+    "Server-side encryption asked for on every PUT: none (the bucket's default applies), AES256 (SSE-S3) or aws:kms (SSE-KMS).",
+  ),
+  S3_SSE_KMS_KEY_ID: setting(optionalString, '', "KMS key id or ARN for S3_SSE=aws:kms; empty uses the account's AWS-managed key."),
   S3_COMPRESSION: setting(
     z.enum(['none', 'gzip']),
     'none',
@@ -143,18 +183,22 @@ export type SettingName = keyof Settings;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** A setting left unset takes the value of a well-known variable before its default. */
+const FALLBACKS: Partial<Record<SettingName, string>> = { KAFKA_SASL_AWS_REGION: 'AWS_REGION' };
+
 /**
  * Parses every setting; collects all problems and throws one ConfigError whose message has one
- * line per bad variable, naming it.
+ * line per bad variable, naming it. A bad value is echoed only as far as it cannot be a secret.
  */
 export function loadConfig(env: Env): Config {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, Setting<z.ZodType>][]) {
-    const raw = env[name] ?? spec.default;
+    const fallback = FALLBACKS[name];
+    const raw = env[name] ?? (fallback === undefined ? undefined : env[fallback]) ?? spec.default;
     const parsed = spec.schema.safeParse(raw);
     if (parsed.success) out[name] = parsed.data;
-    else problems.push(`${name}=${spec.secret ? '<redacted>' : JSON.stringify(redactUserInfo(raw))}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    else problems.push(`${name}=${shownValue(spec, raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   const config = out as Config;
   if (problems.length === 0) problems.push(...crossChecks(config));
@@ -162,28 +206,8 @@ export function loadConfig(env: Env): Config {
   return Object.freeze(config);
 }
 
-function crossChecks(c: Config): string[] {
-  const problems: string[] = [];
-  if (c.RETRY_MAX_MS < c.RETRY_INITIAL_MS) problems.push('RETRY_MAX_MS: must be >= RETRY_INITIAL_MS');
-  if (c.KAFKA_HEARTBEAT_INTERVAL_MS * 3 > c.KAFKA_SESSION_TIMEOUT_MS) {
-    problems.push('KAFKA_HEARTBEAT_INTERVAL_MS: must be at most a third of KAFKA_SESSION_TIMEOUT_MS');
-  }
-  const writeCalls = c.S3_ON_CONFLICT === 'overwrite' ? 3 : 2;
-  if (writeCalls * c.S3_TIMEOUT_MS > c.KAFKA_SESSION_TIMEOUT_MS) {
-    problems.push(
-      `S3_TIMEOUT_MS: a write is up to ${writeCalls} S3 calls (${writeCalls} x ${c.S3_TIMEOUT_MS} ms), which must fit in KAFKA_SESSION_TIMEOUT_MS (${c.KAFKA_SESSION_TIMEOUT_MS} ms)`,
-    );
-  }
-  if (c.KAFKA_SASL_MECHANISM !== 'none' && (c.KAFKA_SASL_USERNAME === undefined || c.KAFKA_SASL_PASSWORD === undefined)) {
-    problems.push('KAFKA_SASL_USERNAME: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SASL_MECHANISM is set');
-  }
-  if ((c.S3_ACCESS_KEY_ID === undefined) !== (c.S3_SECRET_ACCESS_KEY === undefined)) {
-    problems.push('S3_ACCESS_KEY_ID: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
-  }
-  if ((c.SCHEMA_REGISTRY_USERNAME === undefined) !== (c.SCHEMA_REGISTRY_PASSWORD === undefined)) {
-    problems.push('SCHEMA_REGISTRY_USERNAME: SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together');
-  }
-  return problems;
+function shownValue(spec: Setting<z.ZodType>, raw: string): string {
+  return spec.secret || looksLikePem(raw) ? '<redacted>' : JSON.stringify(redactUserInfo(raw));
 }
 
 /** The effective config for the startup log: secrets replaced, never printed. */
@@ -191,28 +215,24 @@ export function redactedConfig(c: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, Setting<z.ZodType>][]) {
     const value = c[name];
-    out[name] = spec.secret && value !== undefined ? '<redacted>' : typeof value === 'string' ? withoutUserInfo(value) : value;
+    if (spec.secret && value !== undefined) out[name] = '<redacted>';
+    else if (value instanceof PemFile) out[name] = value.path;
+    else out[name] = typeof value === 'string' ? withoutUserInfo(value) : value;
   }
   return out;
 }
 
 /**
- * A URL may carry credentials (https://user:pass@host). The userinfo ends at the last `@` of the
- * authority, which ends at the first `/`, `?` or `#` (as WHATWG URL parses it), so a password may
- * itself contain `@`. The log keeps the scheme, host and path, never the pair.
+ * The last line of defence for a line printed on the way out (an error from a library, say): the
+ * value of every secret setting, and the password of every URL setting, replaced wherever it appears.
  */
-export function withoutUserInfo(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#\\]*@/i, '$1<redacted>@');
-}
-
-/**
- * For a value that failed to parse, where the authority cannot be trusted to end where a URL
- * parser would say: everything up to the last `@` anywhere is dropped, keeping a scheme prefix.
- * An error line names the variable and the reason; losing the rest of a bad value costs little.
- */
-export function redactUserInfo(raw: string): string {
-  const at = raw.lastIndexOf('@');
-  if (at < 0) return raw;
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0] ?? '';
-  return `${scheme}<redacted>${raw.slice(at)}`;
+export function redactSecrets(text: string, env: Env): string {
+  const secrets: string[] = [];
+  for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, Setting<z.ZodType>][]) {
+    const value = env[name];
+    if (value === undefined) continue;
+    if (spec.secret) secrets.push(value);
+    secrets.push(...urlPasswords(value));
+  }
+  return scrub(text, secrets);
 }

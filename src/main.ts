@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { AvroCodec, loadSnapshotSchema } from './codec.ts';
+import { AvroCodec, loadSnapshotSchema, type RegistrySettings } from './codec.ts';
 import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT, redactedConfig } from './config.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
 import { checkDeadLetterLimits } from './dlq-limits.ts';
@@ -46,6 +46,18 @@ export function s3Settings(c: Config): S3SinkSettings {
     credentials: staticKeys,
     timeoutMs: c.S3_TIMEOUT_MS,
     onConflict: c.S3_ON_CONFLICT,
+    sse: c.S3_SSE === 'none' ? undefined : c.S3_SSE === 'AES256' ? { kind: 'AES256' } : { kind: 'aws:kms', kmsKeyId: c.S3_SSE_KMS_KEY_ID ?? '' },
+  };
+}
+
+/** The registry as both clients reach it: the lookup (consume, replay) and the library (publish). */
+export function registrySettings(c: Config): RegistrySettings {
+  return {
+    url: c.SCHEMA_REGISTRY_URL,
+    username: c.SCHEMA_REGISTRY_USERNAME,
+    password: c.SCHEMA_REGISTRY_PASSWORD,
+    timeoutMs: c.SCHEMA_REGISTRY_TIMEOUT_MS,
+    ca: c.SCHEMA_REGISTRY_CA_FILE?.contents,
   };
 }
 
@@ -99,13 +111,7 @@ export function buildBodies(c: Config): ClosableBodies {
 
 /** Registry codec, S3 sink, body builder and Kafka client, as every command that runs the pipeline needs them. */
 export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink: S3Sink; bodies: ClosableBodies; kafka: Kafka } {
-  const registrySettings = {
-    url: c.SCHEMA_REGISTRY_URL,
-    username: c.SCHEMA_REGISTRY_USERNAME,
-    password: c.SCHEMA_REGISTRY_PASSWORD,
-    timeoutMs: c.SCHEMA_REGISTRY_TIMEOUT_MS,
-  };
-  const codec = new AvroCodec(registrySettings, loadSnapshotSchema().type);
+  const codec = new AvroCodec(registrySettings(c), loadSnapshotSchema().type);
   const sinkSettings = s3Settings(c);
   const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
   return { codec, sink, bodies: buildBodies(c), kafka: createKafka(c, log.child({ component: 'kafka' })) };

@@ -1,10 +1,18 @@
 /**
- * The schema registry's id lookup (GET /schemas/ids/{id}), with `fetch`, and the one classification
- * of its answers. @kafkajs/confluent-schema-registry is not used for this: it reports an unreachable
- * registry as HTTP 400 and fails alike for an outage and for a schema it cannot build (JSON Schema,
- * Protobuf, an unknown schemaType, references), so its errors cannot tell a stall from a bad record.
- * Here the real status and body are at hand. The library still registers and encodes (codec.ts).
+ * The schema registry's id lookup (GET /schemas/ids/{id}), with node:http(s), and the one
+ * classification of its answers. @kafkajs/confluent-schema-registry is not used for this: it reports
+ * an unreachable registry as HTTP 400 and fails alike for an outage and for a schema it cannot build
+ * (JSON Schema, Protobuf, an unknown schemaType, references), so its errors cannot tell a stall from
+ * a bad record. Here the real status and body are at hand. The library still registers and encodes
+ * (codec.ts).
+ *
+ * Why node:https and not fetch: a registry signed by a private CA (SCHEMA_REGISTRY_CA_FILE) needs
+ * that CA on the connection. Node's fetch takes it only through an undici dispatcher, which means
+ * the undici package as a dependency; an https.Agent does it with Node alone, and the library client
+ * takes the very same agent (its `agent` option), so both clients trust exactly the same CAs.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { ConfigError, DecodeError, RegistryUnavailableError } from './errors.ts';
 
 export interface RegistrySettings {
@@ -12,6 +20,8 @@ export interface RegistrySettings {
   readonly username?: string | undefined;
   readonly password?: string | undefined;
   readonly timeoutMs: number;
+  /** PEM CA certificate(s) for an https registry, instead of the system store. */
+  readonly ca?: Buffer | undefined;
 }
 
 export interface BasicAuth {
@@ -48,12 +58,30 @@ export function registryEndpoint(settings: RegistrySettings): RegistryEndpoint {
     // The input is not echoed: it may hold credentials.
     throw new ConfigError('SCHEMA_REGISTRY_URL is not a valid URL');
   }
-  const inUrl = url.username === '' ? undefined : { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+  const inUrl = url.username === '' ? undefined : { username: percentDecoded(url.username), password: percentDecoded(url.password) };
   url.username = '';
   url.password = '';
   const explicit =
     settings.username !== undefined && settings.password !== undefined ? { username: settings.username, password: settings.password } : undefined;
   return { url: url.href.replace(/\/+$/, ''), auth: explicit ?? inUrl };
+}
+
+/** WHATWG URL keeps a stray `%` (p%ss) as typed, where decodeURIComponent would throw: keep it as typed too. */
+function percentDecoded(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * The one connection pool of a registry endpoint, for the lookup and the library client alike: for
+ * https, trusting `ca` instead of the system store when given (host names are always checked).
+ */
+export function registryAgent(url: string, ca: Buffer | undefined): http.Agent {
+  if (!url.startsWith('https:')) return new http.Agent({ keepAlive: true });
+  return new https.Agent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) });
 }
 
 /**
@@ -120,9 +148,11 @@ export class SchemaLookup {
   readonly #timeoutMs: number;
   readonly #unknown: RecentlyUnknownIds;
   readonly #headers: Readonly<Record<string, string>>;
+  readonly #agent: http.Agent;
 
   constructor(settings: RegistrySettings, unknown = new RecentlyUnknownIds()) {
     this.#endpoint = registryEndpoint(settings);
+    this.#agent = registryAgent(this.#endpoint.url, settings.ca);
     this.#timeoutMs = settings.timeoutMs;
     this.#unknown = unknown;
     const { auth } = this.#endpoint;
@@ -138,9 +168,9 @@ export class SchemaLookup {
     let status: number;
     let body: unknown;
     try {
-      const res = await fetch(`${this.#endpoint.url}/schemas/ids/${schemaId}`, { headers: this.#headers, signal: AbortSignal.timeout(this.#timeoutMs) });
-      status = res.status;
-      body = parseJson(await res.text());
+      const answer = await get(new URL(`${this.#endpoint.url}/schemas/ids/${schemaId}`), this.#agent, this.#headers, this.#timeoutMs);
+      status = answer.status;
+      body = parseJson(answer.text);
     } catch (error) {
       // Refused, reset, DNS, TLS or the timeout. The message names no URL, so no credentials.
       throw new RegistryUnavailableError(`${what} got no answer: ${networkReason(error)}`, { cause: error });
@@ -172,12 +202,41 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** undici rejects with "fetch failed" and puts the reason (ECONNREFUSED, ...) in `cause`. The URL has no credentials. */
+/** One GET, its status and body; the timeout covers connecting, the headers and the whole body. */
+function get(url: URL, agent: http.Agent, headers: Readonly<Record<string, string>>, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(url, { agent, headers, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+      // A body cut short (the timeout, a reset) may end the response without an 'error' of its own.
+      res.on('close', () => {
+        if (!res.complete) reject(new Error('the answer was cut short'));
+      });
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** TLS verification failures name the setting to look at; the URL is not repeated. */
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+]);
+
 function networkReason(error: unknown): string {
-  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (typeof cause === 'object' && cause !== null && 'code' in cause) return String(cause.code);
-  // e.g. "bad port": fetch refuses some ports outright.
-  if (cause instanceof Error) return cause.message;
-  return error instanceof Error ? error.name : 'unknown failure';
+  // The timeout aborts the request: an AbortError whose cause is the signal's TimeoutError.
+  if (error instanceof Error && (error.name === 'TimeoutError' || (error.cause instanceof Error && error.cause.name === 'TimeoutError'))) return 'timed out';
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: ${code} (the certificate does not name the host of SCHEMA_REGISTRY_URL)`;
+  if (code !== undefined && CERTIFICATE_CODES.has(code)) return `TLS: ${code} (the certificate is not trusted; see SCHEMA_REGISTRY_CA_FILE)`;
+  if (code !== undefined) return code;
+  return error instanceof Error ? error.message : 'unknown failure';
 }

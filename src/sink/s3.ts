@@ -8,7 +8,7 @@
  * from a conflict (never silently replaced, unless overwrites are on).
  */
 import { createHash } from 'node:crypto';
-import { HeadObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type PutObjectCommandInput, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConflictError, S3RejectedError, S3UnavailableError, SinkError } from '../errors.ts';
 
 export interface SnapshotObject {
@@ -46,6 +46,16 @@ export interface S3SinkSettings {
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
   readonly timeoutMs: number;
   readonly onConflict: 'dlq' | 'overwrite';
+  /** Server-side encryption asked for on every PUT; absent leaves it to the bucket's default. */
+  readonly sse?: ServerSideEncryption | undefined;
+}
+
+export type ServerSideEncryption = { readonly kind: 'AES256' } | { readonly kind: 'aws:kms'; readonly kmsKeyId: string };
+
+/** The PutObject fields of an encryption choice (x-amz-server-side-encryption and its KMS key id). */
+export function sseFields(sse: ServerSideEncryption | undefined): Pick<PutObjectCommandInput, 'ServerSideEncryption' | 'SSEKMSKeyId'> {
+  if (sse === undefined) return {};
+  return sse.kind === 'AES256' ? { ServerSideEncryption: 'AES256' } : { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: sse.kmsKeyId };
 }
 
 const SHA256_META = 'content-sha256';
@@ -113,6 +123,7 @@ export class S3Sink implements SnapshotSink {
       ContentType: 'application/json',
       ...(object.contentEncoding === undefined ? {} : { ContentEncoding: object.contentEncoding }),
       ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
+      ...sseFields(this.#settings.sse),
       Metadata: {
         [SHA256_META]: object.sha256,
         'source-topic': object.lineage.topic,
