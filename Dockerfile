@@ -18,7 +18,11 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY avro ./avro
 COPY src ./src
-USER node
+# The image's `node` user, by number: Kubernetes' runAsNonRoot can only verify a numeric user.
+# The service writes no file (logs go to stdout), so the root filesystem can be read-only:
+#   docker run --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges ...
+# (docker-compose.yml runs it that way; a unit test checks both files.)
+USER 1000:1000
 EXPOSE 9464
 # Liveness: /healthz answers 503 once the consumer has failed for good (the process then exits 1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
