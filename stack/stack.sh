@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # stack.sh - local, docker-free stack for tow-and-go-sink:
-#   kafka     Apache Kafka (KRaft, broker+controller in one JVM)   127.0.0.1:9092
+#   kafka     Apache Kafka (KRaft, broker+controller in one JVM)   127.0.0.1:9092 PLAINTEXT
+#             + secured listeners (ACLs apply there): 127.0.0.1:9094 SASL_SSL (SCRAM-SHA-256/512,
+#             PLAIN, OAUTHBEARER unsecured JWT), 127.0.0.1:9095 SSL with client certificates (mTLS)
 #   s3proxy   S3Proxy, filesystem backend, SigV4 auth              http://127.0.0.1:9000
 #   registry  Apicurio Registry, KafkaSQL storage, ccompat API     http://127.0.0.1:8081/apis/ccompat/v7
 #
@@ -9,7 +11,7 @@
 #   stack/stack.sh down                   stop all (SIGTERM, then SIGKILL after a bound); data kept
 #   stack/stack.sh status                 one line per service; exit 0 if all healthy, else 3
 #   stack/stack.sh start|stop|restart SVC SVC = kafka | registry | s3proxy (fault-injection tests)
-#   stack/stack.sh install                only fetch/unpack what is missing (no start)
+#   stack/stack.sh install                only fetch/unpack what is missing, make certificates (no start)
 #   stack/stack.sh clean [--all]          down + delete data/logs; --all also drops the install cache
 #
 # Latency injection (S3Proxy latency middleware, applied per S3 call, read at start):
@@ -18,25 +20,30 @@
 #   stack/stack.sh restart s3proxy                             # back to normal speed
 #
 # Everything lives under <project root>/.stack (git-ignored): install/ (resolved artifacts,
-# reused across runs), kafka/ s3/ (data), logs/<svc>.log, run/<svc>.pid, tmp/.
-# Nothing outside the project is written except Maven's ~/.m2 cache.
+# reused across runs), kafka/ s3/ (data), security/ (certificates, client configs),
+# logs/<svc>.log, run/<svc>.pid, tmp/. Nothing outside it is written except Maven's ~/.m2 cache.
+# A second, private stack: STACK_HOME=/tmp/x STACK_KAFKA_PORT=19092 ... (see the variables below).
 # Needs: bash, java 17+ (the registry needs 21+, found under /usr/lib/jvm if the default is
-# older, or set REGISTRY_JAVA_HOME), mvn (first install only), curl (with --aws-sigv4), flock.
+# older, or set REGISTRY_JAVA_HOME), mvn (first install only), curl (with --aws-sigv4), flock, openssl.
 
 set -Eeuo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-STACK="$ROOT/.stack"
+# Directory and ports can be overridden from the environment, to run a second stack next to
+# the default one (e.g. to try a config change without restarting the shared broker).
+STACK="${STACK_HOME:-$ROOT/.stack}"
 
 HOST=127.0.0.1   # loopback only, for every listener
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
-REGISTRY_PORT=8081
+KAFKA_PORT=${STACK_KAFKA_PORT:-9092}                     # PLAINTEXT, no auth, super user
+KAFKA_CONTROLLER_PORT=${STACK_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_SASL_SSL_PORT=${STACK_KAFKA_SASL_SSL_PORT:-9094}   # SASL_SSL, ACLs
+KAFKA_MTLS_PORT=${STACK_KAFKA_MTLS_PORT:-9095}           # SSL + required client cert, ACLs
+REGISTRY_PORT=${STACK_REGISTRY_PORT:-8081}
 # Quarkus serves health/metrics on a separate "management" port whose default (9000)
 # collides with S3Proxy, so it is moved.
-REGISTRY_MGMT_PORT=9081
-S3_PORT=9000
+REGISTRY_MGMT_PORT=${STACK_REGISTRY_MGMT_PORT:-9081}
+S3_PORT=${STACK_S3_PORT:-9000}
 S3_ACCESS_KEY=local-access-key
 S3_SECRET_KEY=local-secret-key
 S3_REGION=us-east-1
@@ -50,6 +57,28 @@ TOPICS=(
 # Fixed KRaft cluster id: the data dir is formatted once and must match on every restart;
 # a constant avoids an extra JVM launch (StorageTool random-uuid) on first start.
 KAFKA_CLUSTER_ID=973qMuqvQoWE3OyJycXyfg
+
+# Secured listeners (stack/README.md): certificates, stores and client configs in $SECURITY.
+# These are fixed local test identities, not secrets.
+SECURITY="$STACK/security"
+STORE_PASS=tow-and-go-store        # password of every PKCS12 store in $SECURITY
+# user|password: SCRAM-SHA-256 and SCRAM-SHA-512 credentials (kafka-configs, after start) and
+# PLAIN (the listener's JAAS config). no-read has no READ ACL on any topic.
+KAFKA_USERS=("tow-and-go|tow-and-go-secret" "no-read|no-read-secret")
+MTLS_CN=tow-and-go-mtls            # CN of client.pem = principal on the mTLS listener
+OAUTH_SUB=tow-and-go               # sub of the token in client-oauthbearer.properties
+# ACLs for the secured listeners, one kafka-acls run each, all PREFIXED patterns (tests use
+# it-<name>-<random> topics, groups and <topic>.dlq). The PLAINTEXT and controller listeners
+# are User:ANONYMOUS, a super user, so nothing that uses 9092 needs an ACL.
+ACL_RULES=(
+  # consume: topic READ+DESCRIBE, group READ
+  "--allow-principal User:tow-and-go --allow-principal User:$MTLS_CN --operation Read --operation Describe --topic tow-and-go. --topic it- --group tow-and-go --group it-"
+  # dead-letter: WRITE, and DESCRIBE_CONFIGS for the start-up max.message.bytes check
+  "--allow-principal User:tow-and-go --allow-principal User:$MTLS_CN --allow-principal User:no-read --operation Write --operation Describe --operation DescribeConfigs --topic tow-and-go.updates.dlq --topic it-"
+  # no-read: sees the topics and may join its group, but never READs a topic
+  "--allow-principal User:no-read --operation Describe --topic tow-and-go."
+  "--allow-principal User:no-read --operation Read --group tow-and-go --group it-"
+)
 
 SERVICES=(kafka s3proxy registry)
 # Bounds for startup health and for graceful shutdown before SIGKILL (seconds).
@@ -291,11 +320,11 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,MTLS://$HOST:$KAFKA_MTLS_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,MTLS://$HOST:$KAFKA_MTLS_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL
 log.dirs=$STACK/kafka/data
 num.partitions=$TOPIC_PARTITIONS
 default.replication.factor=1
@@ -312,6 +341,37 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
+
+# ---- Authorization. PLAINTEXT (and the controller and inter-broker traffic on it) has no
+# authentication: every client there is User:ANONYMOUS, a super user, so the registry, the
+# demo, the tests and this script work as before. ACLs only bind the secured listeners.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
+
+# ---- TLS, shared by SASL_SSL ($KAFKA_SASL_SSL_PORT) and MTLS ($KAFKA_MTLS_PORT).
+# broker.p12: key + certificate with SAN DNS:localhost, IP:127.0.0.1 only, signed by ca.pem.
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$SECURITY/broker.p12
+ssl.keystore.password=$STORE_PASS
+ssl.key.password=$STORE_PASS
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$SECURITY/truststore.p12
+ssl.truststore.password=$STORE_PASS
+# MTLS: a client certificate signed by ca.pem is required; the principal is its CN
+# (CN=$MTLS_CN,O=... -> User:$MTLS_CN).
+listener.name.mtls.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)(,.*)?\$/\$1/,DEFAULT
+
+# ---- SASL on SASL_SSL. SCRAM credentials live in the cluster metadata (kafka-configs);
+# PLAIN users are listed here; OAUTHBEARER uses Kafka's default server callback handler for
+# it, OAuthBearerUnsecuredValidatorCallbackHandler: unsigned JWTs (alg none), principal =
+# the sub claim, exp required. For testing only.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,OAUTHBEARER
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$(plain_users);
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="kafka-broker";
 EOF
   cat >"$STACK/kafka/client.properties" <<EOF
 # Used by stack.sh's TopicCommand calls: fail fast when the broker is not up yet.
@@ -321,7 +381,8 @@ EOF
 }
 
 launch_kafka() {
-  ensure_ports_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+  ensure_ports_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_MTLS_PORT"
+  ensure_security
   write_kafka_config
   # KRaft needs its log dir formatted once (writes meta.properties); later starts reuse it.
   if [[ ! -f $STACK/kafka/data/meta.properties ]]; then
@@ -362,6 +423,203 @@ ensure_topics() {  # uses the list fetched by the last successful health_kafka
   for name in "${!jobs[@]}"; do
     wait "${jobs[$name]}" || die "could not create topic $name; see $(rel "$STACK/logs/kafka-tools.log")"
   done
+}
+
+# ------------------------------------------------------------------ kafka security
+
+plain_users() {  # the PLAIN login module's user_<name>="<password>" options
+  local u
+  for u in "${KAFKA_USERS[@]}"; do printf ' user_%s="%s"' "${u%%|*}" "${u#*|}"; done
+}
+
+keytool_bin() {  # the keytool of the JDK that runs Kafka
+  local k
+  k="$(dirname "$(readlink -f "$(java17)")")/keytool"
+  [[ -x $k ]] || k=$(command -v keytool) || die "keytool not found (it comes with the JDK)"
+  echo "$k"
+}
+
+SECURITY_FILES=(ca.pem ca-key.pem broker.pem broker-key.pem broker.p12 truststore.p12
+  client.pem client-key.pem client.p12 other-ca.pem other-ca-key.pem other-truststore.p12
+  other-client.pem other-client-key.pem)
+
+security_complete() {  # every file present, and the CA and leaf certificates valid for 30 more days
+  local f
+  for f in "${SECURITY_FILES[@]}"; do [[ -s $SECURITY/$f ]] || return 1; done
+  for f in ca.pem broker.pem client.pem other-ca.pem; do
+    openssl x509 -checkend 2592000 -noout -in "$SECURITY/$f" >/dev/null 2>&1 || return 1
+  done
+}
+
+# openssl config for one certificate: $1 = ca | server | client, $2 = CN.
+cert_conf() {
+  local kind=$1 cn=$2
+  printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nO = tow-and-go local stack\nCN = %s\n[ext]\n' "$cn"
+  case $kind in
+    ca) printf 'basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\nsubjectKeyIdentifier = hash\n' ;;
+    server) printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n' ;;
+    client) printf 'basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = clientAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n' ;;
+  esac
+}
+
+# $1 dir, $2 name, $3 kind, $4 CN, $5 signing CA name (omitted for a self-signed CA).
+# Writes <name>.pem (certificate) and <name>-key.pem (unencrypted PKCS#8 RSA key).
+make_cert() {
+  local d=$1 name=$2 kind=$3 cn=$4 ca=${5:-}
+  cert_conf "$kind" "$cn" >"$d/$name.cnf"
+  if [[ -z $ca ]]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -config "$d/$name.cnf" -extensions ext \
+      -keyout "$d/$name-key.pem" -out "$d/$name.pem" 2>>"$d/openssl.log"
+  else
+    openssl req -new -newkey rsa:2048 -nodes -config "$d/$name.cnf" \
+      -keyout "$d/$name-key.pem" -out "$d/$name.csr" 2>>"$d/openssl.log"
+    openssl x509 -req -sha256 -days 3650 -in "$d/$name.csr" -CA "$d/$ca.pem" -CAkey "$d/$ca-key.pem" \
+      -set_serial "0x$(openssl rand -hex 16)" -extfile "$d/$name.cnf" -extensions ext \
+      -out "$d/$name.pem" 2>>"$d/openssl.log"
+  fi
+}
+
+# Certificates and stores for the secured listeners, made once (again only if a file is
+# missing or a certificate expires within 30 days; then all of them, so the chain stays one).
+ensure_certs() {
+  security_complete && return 0
+  command -v openssl >/dev/null || die "openssl not found; it makes the certificates of the secured listeners"
+  local keytool d
+  keytool=$(keytool_bin)
+  mkdir -p "$STACK"
+  d=$(mktemp -d "$STACK/security.new.XXXXXX")
+  say "making certificates for the secured kafka listeners in $(rel "$SECURITY")"
+  {
+    make_cert "$d" ca ca "tow-and-go local CA" &&
+    make_cert "$d" broker server tow-and-go-broker ca &&
+    make_cert "$d" client client "$MTLS_CN" ca &&
+    # An unrelated CA (and a client certificate it signed), for "unknown CA" tests.
+    make_cert "$d" other-ca ca "tow-and-go unrelated CA" &&
+    make_cert "$d" other-client client "$MTLS_CN" other-ca &&
+    openssl pkcs12 -export -name broker -in "$d/broker.pem" -inkey "$d/broker-key.pem" -certfile "$d/ca.pem" \
+      -passout "pass:$STORE_PASS" -out "$d/broker.p12" &&
+    openssl pkcs12 -export -name client -in "$d/client.pem" -inkey "$d/client-key.pem" -certfile "$d/ca.pem" \
+      -passout "pass:$STORE_PASS" -out "$d/client.p12" &&
+    # Trust stores need keytool: a PKCS12 made by OpenSSL 3.0 holds no trusted-certificate entry Java reads.
+    "$keytool" -importcert -noprompt -alias ca -file "$d/ca.pem" -storetype PKCS12 \
+      -keystore "$d/truststore.p12" -storepass "$STORE_PASS" &&
+    "$keytool" -importcert -noprompt -alias other-ca -file "$d/other-ca.pem" -storetype PKCS12 \
+      -keystore "$d/other-truststore.p12" -storepass "$STORE_PASS"
+  } >>"$d/openssl.log" 2>&1 || { tail -n 5 "$d/openssl.log" >&2; die "could not make certificates; see $(rel "$d/openssl.log")"; }
+  rm -f "$d"/*.csr "$d"/*.cnf "$d/openssl.log"
+  chmod 600 "$d"/*-key.pem
+  chmod 755 "$d"
+  rm -rf "$SECURITY"
+  mv "$d" "$SECURITY"
+  if svc_pid kafka >/dev/null && kafka_secured; then
+    say "new certificates: the running kafka still serves the old ones until 'stack.sh restart kafka'"
+  fi
+}
+
+# $1 file name, then the SASL/SSL lines of a Java client configuration.
+write_client_config() {
+  local f="$SECURITY/$1" port=$2; shift 2
+  {
+    echo "# Generated by stack/stack.sh; Kafka's tools: --command-config / --producer.config / --consumer.config $f"
+    echo "bootstrap.servers=$HOST:$port"
+    printf '%s\n' "$@"
+    # The broker certificate is checked against ca.pem and its SAN (localhost, 127.0.0.1):
+    # ssl.endpoint.identification.algorithm keeps its default, https.
+    echo "ssl.truststore.type=PKCS12"
+    echo "ssl.truststore.location=$SECURITY/truststore.p12"
+    echo "ssl.truststore.password=$STORE_PASS"
+  } >"$f"
+}
+
+# Ready client configurations in the Java client's properties format, one per way in.
+write_client_configs() {
+  local scram=org.apache.kafka.common.security.scram.ScramLoginModule
+  write_client_config client-scram-sha-512.properties "$KAFKA_SASL_SSL_PORT" security.protocol=SASL_SSL \
+    sasl.mechanism=SCRAM-SHA-512 "sasl.jaas.config=$scram required username=\"tow-and-go\" password=\"tow-and-go-secret\";"
+  write_client_config client-scram-sha-256.properties "$KAFKA_SASL_SSL_PORT" security.protocol=SASL_SSL \
+    sasl.mechanism=SCRAM-SHA-256 "sasl.jaas.config=$scram required username=\"tow-and-go\" password=\"tow-and-go-secret\";"
+  write_client_config client-plain.properties "$KAFKA_SASL_SSL_PORT" security.protocol=SASL_SSL \
+    sasl.mechanism=PLAIN "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"tow-and-go\" password=\"tow-and-go-secret\";"
+  # The Java client's default OAUTHBEARER login makes an unsigned token itself (sub, iat, exp).
+  write_client_config client-oauthbearer.properties "$KAFKA_SASL_SSL_PORT" security.protocol=SASL_SSL \
+    sasl.mechanism=OAUTHBEARER "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"$OAUTH_SUB\";"
+  write_client_config client-no-read.properties "$KAFKA_SASL_SSL_PORT" security.protocol=SASL_SSL \
+    sasl.mechanism=SCRAM-SHA-512 "sasl.jaas.config=$scram required username=\"no-read\" password=\"no-read-secret\";"
+  write_client_config client-mtls.properties "$KAFKA_MTLS_PORT" security.protocol=SSL \
+    ssl.keystore.type=PKCS12 "ssl.keystore.location=$SECURITY/client.p12" \
+    "ssl.keystore.password=$STORE_PASS" "ssl.key.password=$STORE_PASS"
+}
+
+ensure_security() {
+  ensure_certs
+  write_client_configs
+}
+
+kafka_secured() {  # the running broker was started with the secured listeners and ACLs
+  grep -q '^authorizer.class.name=' "$STACK/kafka/server.properties" 2>/dev/null
+}
+
+# SCRAM users and ACLs, with Kafka's own kafka-configs and kafka-acls over PLAINTEXT (a super
+# user). Both are stored in the cluster metadata, so they survive restarts: they are applied
+# once per data directory (and again when the lists above change), which keeps `up` and
+# `restart kafka` as fast as before. Delete $STACK/kafka/access.applied to apply them again.
+ensure_kafka_access() {
+  if ! kafka_secured; then
+    say "kafka runs without the secured listeners (started by an older stack.sh); 'stack.sh restart kafka' adds them"
+    return 0
+  fi
+  local stamp="$STACK/kafka/access.applied" want rule u mech log="$STACK/logs/kafka-tools.log" job
+  local -a args=() tool_pids=()
+  want="$(sed -n 's/^directory.id=//p' "$STACK/kafka/data/meta.properties") $(printf '%s\n' "${KAFKA_USERS[@]}" "${ACL_RULES[@]}" | sha256sum | cut -d' ' -f1)"
+  [[ -f $stamp && "$(cat "$stamp")" == "$want" ]] && return 0
+  say "creating SCRAM users and ACLs for the secured listeners"
+  for u in "${KAFKA_USERS[@]}"; do
+    # One mechanism per run: a KRaft broker refuses two credentials of one user in one request.
+    {
+      for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+        kafka_tool org.apache.kafka.tools.ConfigCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+          --command-config "$STACK/kafka/client.properties" --alter --entity-type users \
+          --entity-name "${u%%|*}" --add-config "$mech=[password=${u#*|}]" || exit 1
+      done
+    } >>"$log" 2>&1 &
+    tool_pids+=("$!")
+  done
+  for rule in "${ACL_RULES[@]}"; do
+    read -r -a args <<<"$rule"
+    # Adding an ACL that exists is a no-op, so this is idempotent.
+    kafka_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+      --command-config "$STACK/kafka/client.properties" --add --force --resource-pattern-type prefixed \
+      "${args[@]}" >>"$log" 2>&1 &
+    tool_pids+=("$!")
+  done
+  for job in "${tool_pids[@]}"; do
+    wait "$job" || die "could not create the SCRAM users or ACLs; see $(rel "$log")"
+  done
+  echo "$want" >"$stamp"
+}
+
+tls_handshake() {  # $1 port, rest: extra s_client options; verifies the chain against ca.pem
+  timeout 3 openssl s_client -connect "$HOST:$1" -servername localhost -CAfile "$SECURITY/ca.pem" \
+    -verify_return_error -verify_hostname localhost "${@:2}" </dev/null >/dev/null 2>&1
+}
+
+# One status line for the secured listeners; fails when they are configured but do not answer.
+secured_status() {
+  local state where rc=0
+  where="SASL_SSL $HOST:$KAFKA_SASL_SSL_PORT, mTLS $HOST:$KAFKA_MTLS_PORT (client configs: $(rel "$SECURITY")/*.properties)"
+  if ! svc_pid kafka >/dev/null; then
+    state="stopped"; rc=3
+  elif ! kafka_secured; then
+    state="not enabled"
+    where="kafka was started by an older stack.sh; 'stack.sh restart kafka' adds them"
+  elif tls_handshake "$KAFKA_SASL_SSL_PORT" && tls_handshake "$KAFKA_MTLS_PORT" \
+      -cert "$SECURITY/client.pem" -key "$SECURITY/client-key.pem"; then
+    state="TLS handshakes ok"
+  else
+    state="NOT answering TLS"; rc=3
+  fi
+  printf '%-9s %-32s %s\n' kafka-tls "$state" "$where"
+  return $rc
 }
 
 # ------------------------------------------------------------------------- s3proxy
@@ -454,10 +712,10 @@ launch_registry() {
     "$(marker registry)" "-Dstack.home=$STACK" \
     -Djava.io.tmpdir="$STACK/registry/tmp" \
     -Djava.util.logging.manager=org.jboss.logmanager.LogManager \
-    -Dquarkus.http.host=$HOST -Dquarkus.http.port=$REGISTRY_PORT \
-    -Dquarkus.management.host=$HOST -Dquarkus.management.port=$REGISTRY_MGMT_PORT \
+    "-Dquarkus.http.host=$HOST" "-Dquarkus.http.port=$REGISTRY_PORT" \
+    "-Dquarkus.management.host=$HOST" "-Dquarkus.management.port=$REGISTRY_MGMT_PORT" \
     -Dapicurio.storage.kind=kafkasql \
-    -Dapicurio.kafkasql.bootstrap.servers=$HOST:$KAFKA_PORT \
+    "-Dapicurio.kafkasql.bootstrap.servers=$HOST:$KAFKA_PORT" \
     -Dapicurio.kafkasql.topic.partitions=1 \
     -Dapicurio.kafkasql.consumer.poll.timeout=500 \
     -Dapicurio.rules.global.compatibility=BACKWARD \
@@ -494,7 +752,9 @@ ensure_registry_writable() {
 
 url_of() {
   case $1 in
-    kafka) echo "$HOST:$KAFKA_PORT (bootstrap; controller $HOST:$KAFKA_CONTROLLER_PORT)" ;;
+    kafka)
+      echo "$HOST:$KAFKA_PORT (bootstrap; controller $HOST:$KAFKA_CONTROLLER_PORT$(kafka_secured \
+        && echo "; SASL_SSL $HOST:$KAFKA_SASL_SSL_PORT, mTLS $HOST:$KAFKA_MTLS_PORT"))" ;;
     s3proxy) echo "http://$HOST:$S3_PORT (bucket $S3_BUCKET, key $S3_ACCESS_KEY/$S3_SECRET_KEY, path-style)$(s3proxy_latency_note)" ;;
     registry) echo "http://$HOST:$REGISTRY_PORT/apis/ccompat/v7" ;;
   esac
@@ -513,7 +773,12 @@ start_services() {
   done
   if [[ -n ${want[kafka]:-} ]]; then
     await_healthy kafka
+    # Users and ACLs (JVMs of their own) alongside the topic creation.
+    local access_pid
+    ensure_kafka_access &
+    access_pid=$!
     ensure_topics
+    wait "$access_pid" || exit 1
   fi
   if [[ -n ${want[registry]:-} ]] && ! svc_pid registry >/dev/null; then
     launch_registry; started[registry]=1
@@ -546,6 +811,7 @@ cmd_status() {
     fi
     printf '%-9s %-32s %s\n' "$svc" "$state" "$(url_of "$svc")"
   done
+  secured_status || rc=3
   return $rc
 }
 
@@ -562,12 +828,22 @@ cmd_clean() {
   fi
 }
 
-usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+
+check_overrides() {  # the STACK_* environment overrides, before anything uses them
+  local p
+  [[ $STACK == /* ]] || die "STACK_HOME must be an absolute path (got '$STACK')"
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_MTLS_PORT" \
+      "$REGISTRY_PORT" "$REGISTRY_MGMT_PORT" "$S3_PORT"; do
+    [[ $p =~ ^[0-9]+$ ]] || die "ports must be numbers (got '$p' from a STACK_*_PORT variable)"
+  done
+}
 
 main() {
   local cmd=${1:-}
   [[ -n $cmd ]] || usage
   shift
+  check_overrides
   case $cmd in
     up)
       take_lock
@@ -590,7 +866,8 @@ main() {
       [[ $cmd == stop ]] || start_services "$svc" ;;
     install)
       take_lock
-      ensure_installed "${SERVICES[@]}" ;;
+      ensure_installed "${SERVICES[@]}"
+      ensure_security ;;
     clean)
       take_lock
       cmd_clean "${1:-}" ;;
