@@ -8,10 +8,8 @@
  * STACK_KAFKA_PORT, STACK_KAFKA_SASL_SSL_PORT, STACK_KAFKA_MTLS_PORT); the defaults are the
  * shared stack's. The Java tools start slowly, so the cases run side by side.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -31,8 +29,10 @@ import {
   PROPERTIES,
   produceWithJavaSecure,
   propertyOf,
+  removeScratch,
   runKafkaTool,
   SASL_SSL_PORT,
+  scratchFile,
   secureTopicName,
   USER,
   withProperties,
@@ -94,6 +94,7 @@ describe('secured listeners of the local broker, with Kafka Java tools', () => {
   });
 
   afterAll(async () => {
+    removeScratch();
     const admin = kafka.admin();
     await admin.connect();
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
@@ -160,11 +161,11 @@ describe('secured listeners of the local broker, with Kafka Java tools', () => {
     // The same client configuration with a PEM keystore (unencrypted key, then certificate),
     // once with client.pem (the control: it logs in) and once with other-client.pem.
     const pemKeystore = (key: string, cert: string) => {
-      const dir = mkdtempSync(join(tmpdir(), 'secure-stack-'));
-      writeFileSync(join(dir, 'keystore.pem'), `${readFileSync(key, 'utf8')}${readFileSync(cert, 'utf8')}`);
+      const keystore = scratchFile('keystore.pem');
+      writeFileSync(keystore, `${readFileSync(key, 'utf8')}${readFileSync(cert, 'utf8')}`);
       return withProperties(PROPERTIES.mtls, {
         'ssl.keystore.type': 'PEM',
-        'ssl.keystore.location': join(dir, 'keystore.pem'),
+        'ssl.keystore.location': keystore,
         'ssl.keystore.password': null,
         'ssl.key.password': null,
       });

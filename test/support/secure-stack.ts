@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './paths.ts';
@@ -93,13 +93,33 @@ export function propertyOf(file: string, key: string): string | undefined {
   return undefined;
 }
 
-/** A copy of a client configuration with some settings replaced, added or (null) removed, in a fresh temp dir. */
+let scratch: string | undefined;
+let scratchFiles = 0;
+
+/** Removes the scratch files (call it in afterAll; process exit does it too, when it comes). */
+export function removeScratch(): void {
+  if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  scratch = undefined;
+}
+
+/** A new file path in one temp dir per process, removed by removeScratch or when the process exits. */
+export function scratchFile(name: string): string {
+  if (scratch === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'secure-stack-'));
+    scratch = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  scratchFiles += 1;
+  return join(scratch, `${scratchFiles}-${name}`);
+}
+
+/** A copy of a client configuration with some settings replaced, added or (null) removed, in a scratch file. */
 export function withProperties(base: string, overrides: Readonly<Record<string, string | null>>): string {
   const lines = readFileSync(base, 'utf8')
     .split('\n')
     .filter((line) => line !== '' && !Object.keys(overrides).some((k) => line.startsWith(`${k}=`)));
   for (const [k, v] of Object.entries(overrides)) if (v !== null) lines.push(`${k}=${v}`);
-  const file = join(mkdtempSync(join(tmpdir(), 'secure-stack-')), 'client.properties');
+  const file = scratchFile('client.properties');
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
 }
