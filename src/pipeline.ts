@@ -1,15 +1,16 @@
 /**
  * The flow of one record: decode → validate → build the object → write → (commit, by the batch).
- * And the flow of one partition's batch, composed from small units: the in-flight window
- * (batch/window.ts), the keyed sequencer (batch/key-sequencer.ts), the committer
- * (batch/committer.ts) and the per-partition stall tracker (batch/stalls.ts).
+ * And the flow of one partition's records through its lane (batch/lane.ts: the in-flight window,
+ * the keyed sequencer and the committer), either one batch at a time (`processBatch`, replay) or
+ * streamed across batches (`stream`, the live consumer; partition-streams.ts), with the
+ * per-partition stall tracker (batch/stalls.ts).
  *
  * The one policy, in one place (`#settle`):
  * - a permanent SinkError routes the record to the DLQ, and the batch goes on;
- * - a retryable SinkError stalls the partition: the batch starts nothing more, lets what is in
- *   flight finish, commits the contiguous finished prefix and returns a backoff. The source then
- *   pauses that partition and fetches it again from the first unfinished offset when the backoff
- *   ends, so one stalled partition never holds up the others;
+ * - a retryable SinkError stalls the partition: its lane starts nothing more, lets what is in
+ *   flight finish and commits the contiguous finished prefix; after a backoff the partition is
+ *   fetched again from the first unfinished offset, so one stalled partition never holds up the
+ *   others;
  * - anything that is not a SinkError is a bug and is rethrown, so the process fails instead of
  *   committing past it.
  *
@@ -17,14 +18,15 @@
  * partition have landed in S3 or in the DLQ (the committer's watermark).
  */
 import type { Logger } from 'pino';
-import { BatchCommitter } from './batch/committer.ts';
-import { KeySequencer, type KeyTurn } from './batch/key-sequencer.ts';
+import type { KeyTurn } from './batch/key-sequencer.ts';
+import { type LaneControl, PartitionLane } from './batch/lane.ts';
 import { PartitionStalls } from './batch/stalls.ts';
-import { ByteBudget, type Charge, EXPANSION, InflightWindow } from './batch/window.ts';
+import { ByteBudget, type Charge } from './batch/window.ts';
 import type { Framed } from './codec.ts';
 import type { DeadLetterPort, SourceRecord } from './dlq.ts';
 import { DecodeError, describeError, isSinkError, type SinkError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
+import { PartitionStreams, type StreamControl } from './partition-streams.ts';
 import type { SnapshotObject, SnapshotSink, WriteOutcome } from './sink/s3.ts';
 import { type Compression, encodeBody, objectKey, type SnapshotLimits } from './snapshot.ts';
 import { type BodyBuilder, inlineBodies } from './snapshot-transcoder.ts';
@@ -66,17 +68,8 @@ export interface PipelineDeps {
 }
 
 /** What the source gives the pipeline with each batch: whether to go on, and how to commit. */
-export interface BatchControl {
-  /** False once the partition is revoked, the batch is stale, or shutdown started: start nothing new. */
-  isActive(): boolean;
-  /**
-   * Whether commits are still ours to make. Stays true during a graceful shutdown (what landed is
-   * committed before leaving the group) and turns false when the partition is revoked.
-   */
-  canCommit(): boolean;
-  /** Everything up to and including `offset` has finished: resolve and commit it. */
-  checkpoint(offset: string): Promise<void>;
-}
+export type BatchControl = LaneControl;
+export type { StreamControl } from './partition-streams.ts';
 
 export interface BatchResult {
   /** Set when the partition stalled on a retryable failure: fetch it again after this long. */
@@ -92,12 +85,19 @@ export class Pipeline {
   readonly #processBytes: ByteBudget;
   /** The latest retryable failure per partition, for the stall's log line. */
   readonly #lastFailure = new Map<number, { offset: string; error: SinkError }>();
+  readonly #streams: PartitionStreams;
 
   constructor(settings: PipelineSettings, deps: PipelineDeps) {
     this.#s = settings;
     this.#d = deps;
     this.#stalls = new PartitionStalls(settings, deps.random);
     this.#processBytes = new ByteBudget(settings.maxProcessInflightBytes);
+    this.#streams = new PartitionStreams({
+      newLane: (partition, control) => this.#newLane(partition, control),
+      fetchedFrom: (partition, offset) => this.#stalls.fetchedFrom(partition, offset),
+      afterStall: (lane) => this.#afterStall(lane),
+      showStalled: () => this.#d.metrics.stalled.set({}, this.#stalls.stalled),
+    });
   }
 
   /** Partitions stalled on a retryable failure; readiness is false while it is above 0. */
@@ -149,89 +149,68 @@ export class Pipeline {
   }
 
   /**
-   * Processes one partition's batch: up to `inflightPerPartition` records (and the byte budgets)
-   * in flight; same-key records write in offset order; the contiguous finished prefix is committed.
-   * On a retryable failure the batch ends early and returns the backoff (see the module comment).
+   * Processes one partition's batch and waits for all of it: up to `inflightPerPartition` records
+   * (and the byte budgets) in flight; same-key records write in offset order; the contiguous
+   * finished prefix is committed. On a retryable failure the batch ends early and returns the
+   * backoff (see the module comment). Replay uses this; the live consumer streams (`stream`).
    */
   async processBatch(records: readonly SourceRecord[], control: BatchControl, lastOffset?: string): Promise<BatchResult> {
     const first = records[0];
     if (first === undefined) return {};
-    const partition = first.partition;
-    this.#stalls.fetchedFrom(partition, first.offset);
-    const committer = new BatchCommitter(
-      records.map((r) => r.offset),
-      lastOffset,
-      this.#s.commitIntervalMs,
-      {
-        canCommit: () => control.canCommit(),
-        commit: async (offset) => {
-          await control.checkpoint(offset);
-          this.#stalls.committed(partition, offset);
-        },
-      },
-    );
-    const window = new InflightWindow(this.#s.inflightPerPartition, this.#s.maxInflightBytes, this.#processBytes);
-    const sequencer = new KeySequencer();
-    const finished: string[] = [];
-    let stalledBy: SinkError | undefined;
-    let bug: { error: unknown } | undefined;
-    const stop = () => stalledBy !== undefined || bug !== undefined || !control.isActive();
-
-    for (const [index, record] of records.entries()) {
-      if (stop()) break;
-      const turn = sequencer.next();
-      if (this.#stalls.alreadyFinished(partition, record.offset)) {
-        // Finished in the batch that stalled; this is its re-fetch.
-        turn.release();
-        committer.complete(index);
-        continue;
-      }
-      const charge = await window.admit((record.value?.length ?? 0) * EXPANSION);
-      if (stop()) {
-        charge.release();
-        turn.abandon();
-        break;
-      }
-      this.#d.metrics.inflight.add({}, 1);
-      const task = this.processOnce(record, turn, control, charge).then(
-        (outcome) => {
-          if (outcome === undefined) return turn.abandon();
-          this.#d.metrics.records.add({ outcome }, 1);
-          this.#stalls.finished(partition, record.offset);
-          finished.push(record.offset);
-          committer.complete(index);
-        },
-        (error: unknown) => {
-          turn.abandon();
-          if (isSinkError(error) && error.retryable) {
-            this.#stalls.stall(partition, record.offset);
-            this.#d.metrics.stalled.set({}, this.#stalls.stalled);
-            this.#d.metrics.retries.add({ code: error.code }, 1);
-            stalledBy ??= error;
-            this.#lastFailure.set(partition, { offset: record.offset, error });
-          } else bug ??= { error };
-        },
-      );
-      window.track(
-        task.finally(() => {
-          charge.release();
-          this.#d.metrics.inflight.add({}, -1);
-        }),
-      );
-    }
-    await window.drain();
-    await committer.flush();
+    this.#stalls.fetchedFrom(first.partition, first.offset);
+    const lane = this.#newLane(first.partition, control);
+    await lane.submit(records, lastOffset);
+    await lane.idle();
     this.#d.metrics.stalled.set({}, this.#stalls.stalled);
-    if (bug !== undefined) throw bug.error;
-    if (stalledBy === undefined) return {};
-    const watermark = committer.watermark;
-    this.#stalls.rememberFinishedAhead(
-      partition,
-      finished.filter((o) => watermark === undefined || BigInt(o) > BigInt(watermark)),
-    );
-    const { attempt, delayMs } = this.#stalls.backoff(partition);
-    this.#noteStall(partition, attempt, delayMs);
-    return { retryAfterMs: delayMs };
+    const failure = lane.failure;
+    if (failure?.bug !== undefined) throw failure.bug.error;
+    if (failure?.stalledBy === undefined) return {};
+    return { retryAfterMs: this.#afterStall(lane) };
+  }
+
+  /** The live consumer's mode: see PartitionStreams.stream. */
+  stream(records: readonly SourceRecord[], control: StreamControl, lastOffset: string | undefined, fetchedOffset: string): Promise<boolean> {
+    return this.#streams.stream(records, control, lastOffset, fetchedOffset);
+  }
+
+  /** Resolves when every streaming lane is idle and has committed what finished (shutdown). */
+  drain(): Promise<void> {
+    return this.#streams.drain();
+  }
+
+  /** A lane stalled and went idle: remember what finished ahead, and pick the backoff. */
+  #afterStall(lane: PartitionLane): number {
+    this.#stalls.rememberFinishedAhead(lane.partition, lane.finishedAhead());
+    const { attempt, delayMs } = this.#stalls.backoff(lane.partition);
+    this.#noteStall(lane.partition, attempt, delayMs);
+    return delayMs;
+  }
+
+  #newLane(partition: number, control: LaneControl): PartitionLane {
+    return new PartitionLane(partition, control, this.#s, this.#processBytes, {
+      alreadyFinished: (r) => this.#stalls.alreadyFinished(r.partition, r.offset),
+      run: async (r, turn, c, charge) => {
+        this.#d.metrics.inflight.add({}, 1);
+        try {
+          const outcome = await this.processOnce(r, turn, c, charge);
+          if (outcome !== undefined) this.#d.metrics.records.add({ outcome }, 1);
+          return outcome !== undefined;
+        } finally {
+          this.#d.metrics.inflight.add({}, -1);
+        }
+      },
+      finished: (r) => {
+        this.#stalls.finished(r.partition, r.offset);
+        this.#d.metrics.stalled.set({}, this.#stalls.stalled);
+      },
+      failed: (r, error) => {
+        this.#stalls.stall(r.partition, r.offset);
+        this.#d.metrics.stalled.set({}, this.#stalls.stalled);
+        this.#d.metrics.retries.add({ code: error.code }, 1);
+        this.#lastFailure.set(r.partition, { offset: r.offset, error });
+      },
+      committed: (offset) => this.#stalls.committed(partition, offset),
+    });
   }
 
   /** Decode, validate, build. `seen` gets the writer schema id as soon as it is known (for the DLQ). */

@@ -1,5 +1,7 @@
 /**
- * The committer of one batch: it owns the commit watermark and sends commits one at a time.
+ * The committer of one batch, or of a partition's run of batches (the live consumer appends each
+ * batch as it arrives, while earlier ones are still in flight): it owns the commit watermark and
+ * sends commits one at a time.
  *
  * - Commits are chained, never concurrent: each sends the watermark as it is when its turn comes,
  *   so the committed offset only moves forward.
@@ -21,7 +23,7 @@ export interface CommitTarget {
 
 export class BatchCommitter {
   readonly #watermark: CommitWatermark;
-  readonly #lastOffset: string | undefined;
+  #lastOffset: string | undefined;
   readonly #intervalMs: number;
   readonly #target: CommitTarget;
   readonly #now: () => number;
@@ -40,6 +42,21 @@ export class BatchCommitter {
     this.#target = target;
     this.#now = now;
     this.#lastCommitAt = now();
+  }
+
+  /**
+   * Adds the partition's next batch; returns the position of its first record (positions, as
+   * `complete` takes them, run on over the whole run).
+   */
+  append(offsets: readonly string[], lastOffset: string | undefined): number {
+    const first = this.#watermark.append(offsets);
+    this.#lastOffset = lastOffset;
+    return first;
+  }
+
+  /** The offset of the first record not finished, or undefined when all are: where a re-fetch starts. */
+  get firstUnfinished(): string | undefined {
+    return this.#watermark.firstUnfinished;
   }
 
   /** The record at `index` landed or was dead-lettered. */

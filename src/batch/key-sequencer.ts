@@ -1,5 +1,6 @@
 /**
- * The keyed sequencer of one batch: records finish out of order, but two records that write the
+ * The keyed sequencer of one batch, or of a partition's run of batches: records finish out of
+ * order, but two records that write the
  * same object key must write in offset order, so that the first snapshot of a `last_modified` is
  * the one kept. The key is only known once a record is decoded, so a record takes its turn then.
  *
@@ -80,6 +81,9 @@ export class KeySequencer {
       this.#undecided.delete(entry);
       if (ending === 'abandoned' && entry.key === undefined) this.#poisoned = true;
       entry.end(ending);
+      // A record that ended well needs no remembering: a later claim of its key has nothing to wait
+      // for. Forgetting it keeps a long-lived sequencer's memory to what is in flight (and abandoned).
+      if (ending !== 'abandoned' && entry.key !== undefined) this.#forget(entry.key, entry);
     };
     return {
       claim: async (key) => {
@@ -111,5 +115,18 @@ export class KeySequencer {
       release: () => settle('released'),
       abandon: () => settle('abandoned'),
     };
+  }
+
+  /** Keys with records still remembered (in flight or abandoned); for tests of the bound. */
+  get rememberedKeys(): number {
+    return this.#byKey.size;
+  }
+
+  #forget(key: string, entry: Entry): void {
+    const same = this.#byKey.get(key);
+    if (same === undefined) return;
+    const rest = same.filter((e) => e !== entry);
+    if (rest.length === 0) this.#byKey.delete(key);
+    else this.#byKey.set(key, rest);
   }
 }

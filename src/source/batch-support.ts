@@ -18,8 +18,9 @@ export function keepAlive(heartbeat: () => Promise<void>, intervalMs: number, an
 }
 
 /**
- * Partitions paused after a stall, each resumed when its backoff ends. kafkajs fetches a resumed
- * partition from its last resolved offset, which is the stalled record: no seek is needed.
+ * Partitions paused after a stall, each resumed when its backoff ends. Replay never resolves past
+ * an unfinished record, so kafkajs fetches a resumed partition from the stalled record; the live
+ * consumer resolves ahead and seeks back before it resumes (consumer.ts).
  */
 export class PausedPartitions {
   readonly #timers = new Set<NodeJS.Timeout>();

@@ -67,6 +67,46 @@ describe('CommitWatermark', () => {
   });
 });
 
+describe('CommitWatermark across appended batches', () => {
+  it('numbers positions over the whole run and moves across a batch boundary', () => {
+    const w = new CommitWatermark(['10', '11']);
+    expect(w.append(['12', '13'])).toBe(2);
+    w.complete(3);
+    w.complete(0);
+    expect(w.advance()).toBe('10');
+    expect(w.firstUnfinished).toBe('11');
+    w.complete(1);
+    w.complete(2);
+    expect(w.advance()).toBe('13');
+    expect(w.allDone).toBe(true);
+    expect(w.firstUnfinished).toBeUndefined();
+  });
+
+  it('is not all done once a new batch arrives after everything finished', () => {
+    const w = new CommitWatermark(['1']);
+    w.complete(0);
+    w.advance();
+    expect(w.allDone).toBe(true);
+    w.append(['2']);
+    expect(w.allDone).toBe(false);
+    expect(w.committed).toBe('1');
+  });
+
+  it('drops the finished front, so a long run holds only what is unfinished, and still names positions absolutely', () => {
+    const w = new CommitWatermark();
+    const offsets = Array.from({ length: 5000 }, (_, i) => String(i));
+    w.append(offsets);
+    for (let i = 0; i < 4000; i++) w.complete(i);
+    expect(w.advance()).toBe('3999');
+    // The front was dropped: a position below it is refused, the ones past it still work.
+    expect(() => w.complete(10)).toThrow(RangeError);
+    w.complete(4000);
+    expect(w.advance()).toBe('4000');
+    expect(w.firstUnfinished).toBe('4001');
+    expect(w.append(['5000'])).toBe(5000);
+  });
+});
+
 describe('nextOffset', () => {
   it.each([
     ['0', '1'],

@@ -247,3 +247,23 @@ describe('BatchCommitter', () => {
     expect(target.commits).toEqual(['10']);
   });
 });
+
+describe('BatchCommitter over appended batches (a streaming lane)', () => {
+  it('commits across a batch boundary only when the earlier batch is done, ending on the last batch offset', async () => {
+    const target = new FakeTarget();
+    const committer = new BatchCommitter([], undefined, 0, target);
+    const a = committer.append(['10', '11'], '11');
+    const b = committer.append(['12', '14'], '15');
+    expect([a, b]).toEqual([0, 2]);
+    committer.complete(b);
+    committer.complete(b + 1);
+    await committer.flush();
+    expect(target.commits).toEqual([]);
+    expect(committer.firstUnfinished).toBe('10');
+    committer.complete(a + 1);
+    committer.complete(a);
+    await committer.flush();
+    expect(target.commits).toEqual(['15']);
+    expect(committer.firstUnfinished).toBeUndefined();
+  });
+});

@@ -199,3 +199,43 @@ describe('KeySequencer', () => {
     });
   });
 });
+
+describe('KeySequencer over a long run (a streaming lane)', () => {
+  it('remembers only records in flight: keys of finished and released records are forgotten', async () => {
+    const sequencer = new KeySequencer();
+    for (let i = 0; i < 10_000; i++) {
+      const turn = sequencer.next();
+      expect(await turn.claim(`k${i % 50}`)).toBe(true);
+      if (i % 2 === 0) turn.finish();
+      else turn.release();
+    }
+    expect(sequencer.rememberedKeys).toBe(0);
+    const held = sequencer.next();
+    await held.claim('k1');
+    expect(sequencer.rememberedKeys).toBe(1);
+  });
+
+  it('still orders a record after a forgotten one of the same key that is followed by one in flight', async () => {
+    const sequencer = new KeySequencer();
+    const a = sequencer.next();
+    await a.claim('k');
+    a.finish();
+    const b = sequencer.next();
+    await b.claim('k');
+    const c = sequencer.next();
+    const claimed = watch(c.claim('k'));
+    await flush();
+    expect(claimed.settled).toBe(false);
+    b.finish();
+    await flush();
+    expect(claimed.value).toBe(true);
+  });
+
+  it('keeps an abandoned record, so a later same-key record still gives up', async () => {
+    const sequencer = new KeySequencer();
+    const a = sequencer.next();
+    await a.claim('k');
+    a.abandon();
+    expect(await sequencer.next().claim('k')).toBe(false);
+  });
+});
