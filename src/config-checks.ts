@@ -44,10 +44,15 @@ function saslChecks(c: Config): string[] {
   }
   if (mechanism === 'oauthbearer') {
     for (const name of OAUTH_SETTINGS.slice(0, 3)) if (c[name] === undefined) problems.push(`${name}: required when KAFKA_SASL_MECHANISM is oauthbearer`);
-    if (c.KAFKA_SASL_OAUTHBEARER_TOKEN_URL !== undefined && hasUserInfo(c.KAFKA_SASL_OAUTHBEARER_TOKEN_URL)) {
+    const tokenUrl = c.KAFKA_SASL_OAUTHBEARER_TOKEN_URL;
+    if (tokenUrl !== undefined && hasUserInfo(tokenUrl)) {
       problems.push(
         'KAFKA_SASL_OAUTHBEARER_TOKEN_URL: must not carry credentials; set KAFKA_SASL_OAUTHBEARER_CLIENT_ID and KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET',
       );
+    }
+    // The client secret goes with every request: over plain http only to this machine (a local test IdP).
+    if (tokenUrl?.startsWith('http:') && !isLoopback(new URL(tokenUrl).hostname)) {
+      problems.push('KAFKA_SASL_OAUTHBEARER_TOKEN_URL: must be https (the client secret is sent with every request), except to a loopback address');
     }
   } else {
     for (const name of OAUTH_SETTINGS) if (c[name] !== undefined) problems.push(`${name}: only used when KAFKA_SASL_MECHANISM is oauthbearer`);
@@ -130,6 +135,10 @@ function s3Checks(c: Config): string[] {
   if (c.S3_SSE === 'aws:kms' && c.S3_SSE_KMS_KEY_ID === undefined) return ['S3_SSE_KMS_KEY_ID: required when S3_SSE is aws:kms'];
   if (c.S3_SSE !== 'aws:kms' && c.S3_SSE_KMS_KEY_ID !== undefined) return ['S3_SSE_KMS_KEY_ID: only used when S3_SSE is aws:kms'];
   return [];
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 /** The value already parsed as a URL. */

@@ -140,6 +140,10 @@ describe('SASL cross-checks', () => {
     expect(loadConfig({ ...OAUTH, KAFKA_SASL_OAUTHBEARER_SCOPE: 'kafka' }).KAFKA_SASL_OAUTHBEARER_SCOPE).toBe('kafka');
   });
 
+  it.each(['http://127.0.0.1:8080/token', 'http://localhost/token', 'http://[::1]:8080/token'])('accepts a plain-http token URL to this machine: %s', (url) => {
+    expect(() => loadConfig({ ...OAUTH, KAFKA_SASL_OAUTHBEARER_TOKEN_URL: url })).not.toThrow();
+  });
+
   it('accepts aws-msk-iam over TLS with a region, and takes AWS_REGION when KAFKA_SASL_AWS_REGION is unset', () => {
     expect(loadConfig({ KAFKA_SASL_MECHANISM: 'aws-msk-iam', KAFKA_SSL: 'true', AWS_REGION: 'eu-west-1' }).KAFKA_SASL_AWS_REGION).toBe('eu-west-1');
   });
@@ -160,6 +164,11 @@ describe('SASL cross-checks', () => {
       'credentials in the token URL',
       { ...OAUTH, KAFKA_SASL_OAUTHBEARER_TOKEN_URL: 'https://sink:oauth-url-s3cret@idp.example.com/token' },
       'KAFKA_SASL_OAUTHBEARER_TOKEN_URL: must not carry credentials',
+    ],
+    [
+      'a plain-http token URL to another machine',
+      { ...OAUTH, KAFKA_SASL_OAUTHBEARER_TOKEN_URL: 'http://idp.example.com/token' },
+      'KAFKA_SASL_OAUTHBEARER_TOKEN_URL: must be https (the client secret is sent with every request), except to a loopback address',
     ],
     [
       'OAuth settings with another mechanism',
