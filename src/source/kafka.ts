@@ -60,8 +60,8 @@ export function createKafka(c: KafkaSettings, log: Logger): Kafka {
 /**
  * TLS as kafkajs hands it to tls.connect. Certificates and host names are always verified
  * (rejectUnauthorized is never false): against KAFKA_SSL_CA_FILE, or the system store without it,
- * and against KAFKA_SSL_SERVERNAME instead of the broker's host when it is set. Plain `true` when
- * nothing is customised, as before.
+ * and against KAFKA_SSL_SERVERNAME instead of the broker's host when it is set. KAFKA_SSL alone
+ * gives `{ rejectUnauthorized: true }`, which is what `ssl: true` meant before: the system store.
  */
 export function tlsOptions(c: KafkaSettings): ConnectionOptions | false {
   if (!c.KAFKA_SSL) return false;
