@@ -2,7 +2,7 @@
  * End-to-end benchmark of the sink on the real local stack (see bench/README.md):
  *
  *   node bench/run.ts [--sizes 3,1000,50000] [--latencies 0,30] [--rounds 3] [--snapshots-1000 600 …]
- *   node bench/run.ts --quick          # the CI gate: 1,000 links, 0 ms, 1 round, exit 1 on a big regression
+ *   node bench/run.ts --quick          # the CI gate: 1,000 links, 0 ms, 3 rounds, exit 1 on a big regression
  *
  * Each size's snapshots are produced once, into one topic, before anything is timed. Then, round by
  * round, every cell (size × added S3 latency) runs every variant (service, naive, consume-only,
