@@ -21,6 +21,13 @@ import { BatchCommitter } from './committer.ts';
 import { KeySequencer, type KeyTurn } from './key-sequencer.ts';
 import { type ByteBudget, type Charge, EXPANSION, InflightWindow } from './window.ts';
 
+/**
+ * An idle lane commits this long after its last record finished (or sooner, with a shorter commit
+ * interval): soon enough that lag and shutdowns see it, late enough that a lane going idle after
+ * every small record does not send a commit per record.
+ */
+const TRAILING_COMMIT_MS = 100;
+
 /** Finished offsets are pruned to those past the watermark once this many are held. */
 const PRUNE_FINISHED_AT = 1024;
 
@@ -169,15 +176,15 @@ export class PartitionLane {
     this.#trailingCommit = setTimeout(() => {
       this.#trailingCommit = undefined;
       void this.#committer.flush();
-    }, this.#commitIntervalMs);
+    }, Math.min(this.#commitIntervalMs, TRAILING_COMMIT_MS));
     this.#trailingCommit.unref();
   }
 
   #complete(index: number): void {
     this.#committer.complete(index);
-    // The last record in flight landed: commit within the interval even if nothing else comes.
-    // Not at once: commits share the broker connection with fetches, and one commit per record
-    // (a lane goes idle after almost every small record at moderate rates) doubled p50 latency.
+    // The last record in flight landed: commit shortly even if nothing else comes. Not at once:
+    // commits share the broker connection with fetches, and one commit per record (a lane goes
+    // idle after almost every small record at moderate rates) doubled p50 latency.
     if (this.#window.size <= 1) this.#commitSoon();
     // Only offsets past the watermark matter for a re-fetch; a long-lived lane keeps just those.
     if (this.#finished.length > PRUNE_FINISHED_AT) this.#finished.splice(0, this.#finished.length, ...this.finishedAhead());
