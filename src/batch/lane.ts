@@ -173,10 +173,13 @@ export class PartitionLane {
 
   #commitSoon(): void {
     if (this.#trailingCommit !== undefined) return;
-    this.#trailingCommit = setTimeout(() => {
-      this.#trailingCommit = undefined;
-      void this.#committer.flush();
-    }, Math.min(this.#commitIntervalMs, TRAILING_COMMIT_MS));
+    this.#trailingCommit = setTimeout(
+      () => {
+        this.#trailingCommit = undefined;
+        void this.#committer.flush();
+      },
+      Math.min(this.#commitIntervalMs, TRAILING_COMMIT_MS),
+    );
     this.#trailingCommit.unref();
   }
 
