@@ -20,32 +20,7 @@ export const SCHEMA_ID = 7;
 // Small helpers and in-memory fakes of the pipeline's ports.
 // ---------------------------------------------------------------------------------------------
 
-export interface Deferred {
-  readonly promise: Promise<void>;
-  resolve(): void;
-}
-
-export function deferred(): Deferred {
-  let resolve: () => void = () => undefined;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** Lets every pending promise chain run (no I/O happens in these tests, so one macrotask is enough; a few for margin). */
-export async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
-}
-
-/** Flushes until `condition` holds; fails (without any clock) if it never does. */
-export async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (condition()) return;
-    await new Promise<void>((r) => setImmediate(r));
-  }
-  throw new Error(`never happened: ${what}`);
-}
+export { type Deferred, deferred, flush, until } from './async.ts';
 
 export interface Link {
   link_id: number;

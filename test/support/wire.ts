@@ -16,3 +16,15 @@ const snapshotType = avro.Type.forSchema(JSON.parse(loadSnapshotSchema().raw) as
 export function framedSnapshots(schemaId: number, items: readonly { snapshot: Snapshot; partition: number }[]) {
   return items.map(({ snapshot, partition }) => ({ key: String(snapshot.last_modified), partition, value: wire(schemaId, snapshotType.toBuffer(snapshot)) }));
 }
+
+/** Avro zig-zag varint of any long (BigInt), including values no double holds: hand-encoded Avro for tests. */
+export function avroLong(n: bigint): Buffer {
+  let z = n >= 0n ? n * 2n : -n * 2n - 1n;
+  const out: number[] = [];
+  do {
+    const low = Number(z & 0x7fn);
+    z >>= 7n;
+    out.push(z > 0n ? low | 0x80 : low);
+  } while (z > 0n);
+  return Buffer.from(out);
+}

@@ -4,6 +4,7 @@ import { AvroShapeError, assertWellFormedAvro } from '../../src/avro-guard.ts';
 import { loadSnapshotSchema } from '../../src/codec.ts';
 import { prng } from '../support/prng.ts';
 import { thrownBy } from '../support/thrown.ts';
+import { avroLong } from '../support/wire.ts';
 
 const { type } = loadSnapshotSchema();
 
@@ -16,17 +17,7 @@ const VALID = {
   ],
 };
 
-/** Avro zig-zag varint of a (possibly huge) long. */
-function varint(n: bigint): Buffer {
-  let z = n >= 0n ? n * 2n : -n * 2n - 1n;
-  const out: number[] = [];
-  do {
-    const low = Number(z & 0x7fn);
-    z >>= 7n;
-    out.push(z > 0n ? low | 0x80 : low);
-  } while (z > 0n);
-  return Buffer.from(out);
-}
+const varint = avroLong;
 
 function shapeError(t: avro.Type, buf: Buffer): AvroShapeError {
   return thrownBy(AvroShapeError, () => assertWellFormedAvro(t, buf));

@@ -13,21 +13,15 @@ import { DecodeError, ValidationError } from '../../src/errors.ts';
 import { objectBody, type SnapshotLimits, validateSnapshot } from '../../src/snapshot.ts';
 import { snapshotBody, transcodeSnapshot } from '../../src/snapshot-transcoder.ts';
 import { prng } from '../support/prng.ts';
+import { avroLong } from '../support/wire.ts';
 
 const NOW = 1_700_000_000;
 const LIMITS: SnapshotLimits = { minLastModified: 946_684_800, maxFutureSkewSeconds: 86_400, maxLinks: 50 };
 const { type } = loadSnapshotSchema();
 
-/** Avro long: zig-zag varint, for any integer (BigInt), including ones no double holds. */
+/** Avro long, as plain numbers (an independent BigInt encoder: see test/support/wire.ts). */
 function long(v: bigint): number[] {
-  let z = v >= 0n ? v * 2n : -v * 2n - 1n;
-  const out: number[] = [];
-  do {
-    const b = Number(z & 0x7fn);
-    z >>= 7n;
-    out.push(z > 0n ? b | 0x80 : b);
-  } while (z > 0n);
-  return out;
+  return [...avroLong(v)];
 }
 
 type Link = { link: bigint; segment: bigint | null; branch?: number };
