@@ -11,6 +11,7 @@ import {
   ConfigError,
   ConflictError,
   DecodeError,
+  DependencyRefusedError,
   InputError,
   KafkaUnavailableError,
   RegistryUnavailableError,
@@ -94,6 +95,10 @@ export const ERROR_CATALOGUE: ReadonlyArray<{ readonly error: SinkError; readonl
     what: `S3 refused the request (403 AccessDenied, 404 NoSuchBucket, other 4xx). An operator's problem, not the record's. ${STALLS}`,
   },
   { error: new KafkaUnavailableError('x'), what: `Producing the dead-letter copy failed; the source offset is committed only after the DLQ has it. ${STALLS}` },
+  {
+    error: new DependencyRefusedError({ dependency: 'kafka', refused: 'x', problem: 'x', check: ['x'], reason: 'x' }),
+    what: "Kafka, the registry or S3 refused the service for a reason that retrying will not fix: a wrong password or client secret, a missing ACL, an untrusted or misnamed TLS certificate, a missing bucket, a registry URL that is not the API. Found by the start-up checks (see [Start-up checks](#start-up-checks)), or, for a missing READ on the topic, at the consumer's first fetch. One line names the dependency, the settings to look at and the server's own reason; exit code 2. A dependency that is only down at start is not refused.",
+  },
   {
     error: new InputError('x'),
     what: 'CLI input is invalid: a `publish` file or line that is not a valid snapshot (nothing is sent), a bad `replay`/`offsets` argument, or an offsets reset of a group with live members. Exit code 2.',

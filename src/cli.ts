@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * tow-and-go consume | publish [file|-] | replay … | offsets reset … | stack up|down|status|…
- * Exit codes: 0 done, 1 failed at run time, 2 bad usage, input or configuration.
+ * Exit codes: 0 done, 1 failed at run time, 2 bad usage, input or configuration, or a dependency
+ * that refused the service (a wrong password, a missing ACL, an untrusted certificate, a missing
+ * bucket: src/preflight.ts), each with one line on stderr.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,13 +12,15 @@ import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from '.
 import { parseCompression } from './compression.ts';
 import { type Config, loadConfig, redactSecrets } from './config.ts';
 import type { SourceRecord } from './dlq.ts';
-import { ConfigError, describeError, InputError } from './errors.ts';
+import { ConfigError, DependencyRefusedError, describeError, InputError } from './errors.ts';
 import { createLogger } from './logger.ts';
-import { buildAdapters, buildPipeline, registrySettings, startConsumerService } from './main.ts';
+import { buildAdapters, buildPipeline, kafkaScopeOf, refusalScope, registrySettings, startConsumerService, startupChecksOf } from './main.ts';
 import { Metrics } from './metrics.ts';
 import { resetGroupOffsets } from './offsets.ts';
+import { type KafkaCheckScope, kafkaCheck, startupChecks } from './preflight.ts';
 import { startProgress } from './progress.ts';
 import { parseSnapshots, publishSnapshots, readInput } from './publish.ts';
+import { kafkaRefusal } from './refusals.ts';
 import { checkReplayGroup, parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
 import { ReplayTracker } from './replay-tracker.ts';
 import { createKafka, createProducer } from './source/kafka.ts';
@@ -59,9 +63,27 @@ async function consume(config: Config): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  const reason = await Promise.race([signalled, service.failed.then(() => 'fatal')]);
+  let fatal: unknown;
+  const reason = await Promise.race([
+    signalled,
+    service.failed.then((error) => {
+      fatal = error;
+      return 'fatal';
+    }),
+  ]);
   const inTime = await service.stop(reason);
+  // A dependency refused the service: its one line and exit 2, as at start.
+  if (fatal instanceof DependencyRefusedError) throw fatal;
   return reason === 'fatal' || !inTime ? 1 : 0;
+}
+
+/** Runs `work`, turning a Kafka failure that will not pass into its DependencyRefusedError (exit 2). */
+async function refusalsOf<T>(config: Config, scope: KafkaCheckScope, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw kafkaRefusal(error, refusalScope(config, scope)) ?? error;
+  }
 }
 
 async function publish(config: Config, args: readonly string[]): Promise<number> {
@@ -81,10 +103,12 @@ async function publish(config: Config, args: readonly string[]): Promise<number>
     Math.floor(Date.now() / 1000),
   );
   const log = createLogger(config.LOG_LEVEL);
+  const scope = kafkaScopeOf(config, 'publish');
+  await startupChecks(startupChecksOf(config, scope, { registry: true, s3: false }), log.child({ component: 'start-up check' }));
   const registry = createRegistry(registrySettings(config));
   const encoder = new AvroEncoder(registry, loadSnapshotSchema().raw, valueSubject(config.KAFKA_TOPIC));
   const kafka = createKafka(config, log.child({ component: 'kafka' }));
-  const schemaId = await publishSnapshots(kafka, config.KAFKA_TOPIC, encoder, snapshots, compression);
+  const schemaId = await refusalsOf(config, scope, () => publishSnapshots(kafka, config.KAFKA_TOPIC, encoder, snapshots, compression));
   process.stdout.write(`published ${snapshots.length} snapshot(s) to ${config.KAFKA_TOPIC} with schema id ${schemaId}\n`);
   return 0;
 }
@@ -105,6 +129,17 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
   const dryRun = values['dry-run'];
   const groupId = values.group ?? `tow-and-go-replay-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const log = createLogger(config.LOG_LEVEL);
+  const scope = kafkaScopeOf(config, 'replay', groupId);
+  await startupChecks(startupChecksOf(config, scope, { registry: true, s3: true }), log.child({ component: 'start-up check' }));
+  return refusalsOf(config, scope, () => replayChecked(config, log, { from, to, dryRun, groupId }));
+}
+
+async function replayChecked(
+  config: Config,
+  log: ReturnType<typeof createLogger>,
+  o: { from: ReturnType<typeof parseFrom>; to: ReturnType<typeof parseTo>; dryRun: boolean; groupId: string },
+): Promise<number> {
+  const { from, to, dryRun, groupId } = o;
   const metrics = new Metrics();
   const { codec, sink, bodies, kafka } = buildAdapters(config, log);
   const admin = kafka.admin();
@@ -162,16 +197,24 @@ async function offsets(config: Config, args: readonly string[]): Promise<number>
   if (sub !== 'reset' || values.group === undefined || values.to === undefined)
     throw new InputError('usage: tow-and-go offsets reset --group <id> --to earliest|<ISO time>|<partition:offset,…> [--topic <topic>]');
   const log = createLogger(config.LOG_LEVEL);
-  const admin = createKafka(config, log.child({ component: 'kafka' })).admin();
-  await admin.connect();
-  try {
-    const topic = values.topic ?? config.KAFKA_TOPIC;
-    const partitions = await resetGroupOffsets(admin, values.group, topic, values.to);
-    process.stdout.write(`${JSON.stringify({ reset: { group: values.group, topic, partitions } })}\n`);
-    return 0;
-  } finally {
-    await admin.disconnect();
-  }
+  const topic = values.topic ?? config.KAFKA_TOPIC;
+  const scope: KafkaCheckScope = {
+    topic: { name: topic, setting: values.topic === undefined ? 'KAFKA_TOPIC' : '--topic', operations: 'DESCRIBE' },
+    group: { name: values.group, setting: '--group', operations: 'READ' },
+  };
+  await startupChecks([kafkaCheck(config, scope)], log.child({ component: 'start-up check' }));
+  const { group, to } = values;
+  return refusalsOf(config, scope, async () => {
+    const admin = createKafka(config, log.child({ component: 'kafka' })).admin();
+    await admin.connect();
+    try {
+      const partitions = await resetGroupOffsets(admin, group, topic, to);
+      process.stdout.write(`${JSON.stringify({ reset: { group, topic, partitions } })}\n`);
+      return 0;
+    } finally {
+      await admin.disconnect();
+    }
+  });
 }
 
 function stack(args: readonly string[]): number {
@@ -191,6 +234,7 @@ main(process.argv.slice(2)).then(
     const permanentInput =
       error instanceof ConfigError ||
       error instanceof InputError ||
+      error instanceof DependencyRefusedError ||
       (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'));
     // Config errors are already redacted; anything else (a library's message) is scrubbed of every secret setting's value.
     process.stderr.write(`tow-and-go: ${redactSecrets(describeError(error), process.env)}\n`);

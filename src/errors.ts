@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'S3_UNAVAILABLE'
   | 'S3_REJECTED'
   | 'KAFKA_UNAVAILABLE'
+  | 'DEPENDENCY_REFUSED'
   | 'INPUT_INVALID';
 
 export interface SinkErrorOptions {
@@ -106,6 +107,47 @@ export class KafkaUnavailableError extends SinkError {
   constructor(message: string, options: SinkErrorOptions = {}) {
     super('KAFKA_UNAVAILABLE', message, true, options);
   }
+}
+
+/** The three dependencies the start-up checks ask (src/preflight.ts). */
+export type Dependency = 'kafka' | 'schema registry' | 's3';
+
+/** What a dependency refused, and why, in the parts the one exit line is made of. */
+export interface Refusal {
+  readonly dependency: Dependency;
+  /** What was refused: "the connection", "access to topic x", "the request". */
+  readonly refused: string;
+  /** What is wrong, in the service's words: "authentication failed". */
+  readonly problem: string;
+  /** The settings (or, where no setting applies, the thing) to look at. */
+  readonly check: readonly string[];
+  /** The broker's or server's own reason, as it gave it (made one line). Never holds a secret. */
+  readonly reason: string;
+}
+
+/**
+ * A dependency refused the service for a reason that retrying will not fix: a wrong password, a
+ * missing ACL, an untrusted certificate, a missing bucket. Raised by the start-up checks and when
+ * kafkajs stops the consumer for such a reason. The CLI prints its message, one line, and exits 2:
+ * `kafka refused the connection: authentication failed (check KAFKA_SASL_USERNAME / …): <reason>`.
+ */
+export class DependencyRefusedError extends SinkError {
+  readonly refusal: Refusal;
+
+  constructor(refusal: Refusal, options: SinkErrorOptions = {}) {
+    const r = refusal;
+    super('DEPENDENCY_REFUSED', `${r.dependency} refused ${r.refused}: ${r.problem} (check ${r.check.join(' / ')}): ${oneLine(r.reason)}`, false, options);
+    this.refusal = refusal;
+  }
+}
+
+/** Longest reason kept on the exit line; servers' messages can be long (an OpenSSL error, a page of HTML). */
+const MAX_REASON_CHARS = 300;
+
+/** Whitespace runs (newlines included) as one space, trimmed and bounded: an exit line is one line. */
+export function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length <= MAX_REASON_CHARS ? line : `${line.slice(0, MAX_REASON_CHARS - 1)}…`;
 }
 
 /** Publisher input (a file or stdin line) is not a valid snapshot. */

@@ -1,7 +1,8 @@
 /**
  * Liveness, readiness and metrics over plain HTTP.
  * - /healthz: the process is alive and its consumer has not stopped for good.
- * - /readyz: joined the group, in contact with the brokers, and no partition stalled on a retryable failure.
+ * - /readyz: joined the group, in contact with the brokers, no partition stalled on a retryable failure,
+ *   and no dependency still unanswered since its start-up check found it down.
  * - /metrics: Prometheus text.
  */
 import { createServer, type Server } from 'node:http';
@@ -13,11 +14,16 @@ export class Health {
   fatal = false;
   readonly #stalled: () => number;
   readonly #connected: () => boolean;
+  readonly #waitingFor: () => readonly string[];
 
-  /** `stalled`: partitions stalled on a retryable failure; `connected`: the brokers answered lately. */
-  constructor(stalled: () => number, connected: () => boolean = () => true) {
+  /**
+   * `stalled`: partitions stalled on a retryable failure; `connected`: the brokers answered lately;
+   * `waitingFor`: dependencies that were down at start and have not answered since.
+   */
+  constructor(stalled: () => number, connected: () => boolean = () => true, waitingFor: () => readonly string[] = () => []) {
     this.#stalled = stalled;
     this.#connected = connected;
+    this.#waitingFor = waitingFor;
   }
 
   get live(): boolean {
@@ -25,11 +31,18 @@ export class Health {
   }
 
   get ready(): boolean {
-    return this.live && this.joined && this.#connected() && this.#stalled() === 0;
+    return this.live && this.joined && this.#connected() && this.#stalled() === 0 && this.#waitingFor().length === 0;
   }
 
-  describe(): { live: boolean; ready: boolean; joined: boolean; connected: boolean; stalledPartitions: number } {
-    return { live: this.live, ready: this.ready, joined: this.joined, connected: this.#connected(), stalledPartitions: this.#stalled() };
+  describe(): { live: boolean; ready: boolean; joined: boolean; connected: boolean; stalledPartitions: number; waitingFor: string[] } {
+    return {
+      live: this.live,
+      ready: this.ready,
+      joined: this.joined,
+      connected: this.#connected(),
+      stalledPartitions: this.#stalled(),
+      waitingFor: [...this.#waitingFor()],
+    };
   }
 }
 

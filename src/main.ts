@@ -10,10 +10,12 @@ import { AvroCodec, loadSnapshotSchema, type RegistrySettings } from './codec.ts
 import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT, redactedConfig } from './config.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
 import { checkDeadLetterLimits } from './dlq-limits.ts';
-import { describeError } from './errors.ts';
+import { type Dependency, describeError } from './errors.ts';
 import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { Pipeline, type PipelineSettings } from './pipeline.ts';
+import { type Check, type KafkaCheckScope, kafkaCheck, type Recheck, recheckUntilAnswered, registryCheck, s3Check, startupChecks } from './preflight.ts';
+import { type KafkaResource, type KafkaScope, kafkaRefusal } from './refusals.ts';
 import { createS3Client, S3Sink, type S3SinkSettings } from './sink/s3.ts';
 import { type BodyBuilder, inlineBodies } from './snapshot-transcoder.ts';
 import { SnapshotWorkers } from './snapshot-workers.ts';
@@ -117,8 +119,37 @@ export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink:
   return { codec, sink, bodies: buildBodies(c), kafka: createKafka(c, log.child({ component: 'kafka' })) };
 }
 
+/** The topics and group each command uses, as the start-up check and the refusal lines name them. */
+export function kafkaScopeOf(c: Config, command: 'consume' | 'replay' | 'publish', groupId = c.KAFKA_GROUP_ID): KafkaCheckScope {
+  const topic = (operations: string): KafkaResource => ({ name: c.KAFKA_TOPIC, setting: 'KAFKA_TOPIC', operations });
+  if (command === 'publish') return { topic: topic('WRITE and DESCRIBE') };
+  return {
+    topic: topic('READ and DESCRIBE'),
+    dlqTopic: { name: c.KAFKA_DLQ_TOPIC, setting: 'KAFKA_DLQ_TOPIC', operations: 'WRITE and DESCRIBE' },
+    group: { name: groupId, setting: command === 'consume' ? 'KAFKA_GROUP_ID' : '--group', operations: 'READ' },
+  };
+}
+
+/** How a Kafka failure of this command is told apart: its mechanism, its topic and its group. */
+export function refusalScope(c: Config, scope: KafkaCheckScope): KafkaScope {
+  return { mechanism: c.KAFKA_SASL_MECHANISM, topic: scope.topic, group: scope.group };
+}
+
+/** The start-up checks of a command (src/preflight.ts): Kafka always, the registry and S3 as the command uses them. */
+export function startupChecksOf(c: Config, scope: KafkaCheckScope, uses: { registry: boolean; s3: boolean }): Check[] {
+  const checks: Check[] = [kafkaCheck(c, scope)];
+  if (uses.registry) checks.push(registryCheck(registrySettings(c)));
+  if (uses.s3) checks.push(s3Check(() => createS3Client(s3Settings(c)), { bucket: c.S3_BUCKET, prefix: c.S3_PREFIX }));
+  return checks;
+}
+
 export async function startConsumerService(c: Config, log: Logger): Promise<RunningService> {
   log.info({ config: redactedConfig(c) }, 'starting tow-and-go consumer');
+  // Before anything connects: a refusal throws DependencyRefusedError (exit 2); a dependency that
+  // is down is asked again below until it answers, and the service is not ready until then.
+  const scope = kafkaScopeOf(c, 'consume');
+  const down = await startupChecks(startupChecksOf(c, scope, { registry: true, s3: true }), log.child({ component: 'start-up check' }));
+  const refusalOf = (error: unknown) => kafkaRefusal(error, refusalScope(c, scope)) ?? error;
   const metrics = new Metrics();
   const { codec, sink, bodies, kafka } = buildAdapters(c, log);
   const producer = createProducer(kafka);
@@ -135,15 +166,36 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
 
   const pipeline = buildPipeline(c, { codec, sink, bodies, producer, log, metrics });
 
-  // Ready: joined, in contact with the brokers, and no partition stalled.
+  // Ready: joined, in contact with the brokers, no partition stalled, and every dependency answered
+  // its start-up check. Kafka's is not asked again: the consumer's own retries join when it is back.
+  const waitingFor = new Set<Dependency>(down.map((check) => check.dependency).filter((d) => d !== 'kafka'));
   const health = new Health(
     () => pipeline.stalled,
     () => source.connected,
+    () => [...waitingFor],
   );
   let fail: (error: unknown) => void = () => undefined;
   const failed = new Promise<unknown>((resolve) => {
     fail = resolve;
   });
+  const rechecks: Recheck[] = down
+    .filter((check) => waitingFor.has(check.dependency))
+    .map((check) =>
+      recheckUntilAnswered(
+        check,
+        {
+          onAnswered: () => waitingFor.delete(check.dependency),
+          // Down at start, then refused once it answered: the start-up check failed after all.
+          onRefused: (error) => {
+            if (health.fatal) return;
+            health.fatal = true;
+            log.fatal({ err: error.message }, 'start-up check refused');
+            fail(error);
+          },
+        },
+        log.child({ component: 'start-up check' }),
+      ),
+    );
   const source = new KafkaSource(
     kafka,
     {
@@ -174,13 +226,23 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
       onFatal: (error) => {
         if (health.fatal) return;
         health.fatal = true;
-        log.fatal({ err: describeError(error) }, 'consumer failed for good; exiting so the supervisor restarts it');
-        fail(error);
+        // A refusal (no READ on the topic shows only here, at the first fetch) exits 2 with its one line.
+        const cause = refusalOf(error);
+        log.fatal({ err: describeError(cause) }, 'consumer failed for good; exiting so the supervisor restarts it');
+        fail(cause);
       },
     },
   );
   const http = await startHttpServer(c.HTTP_HOST, c.HTTP_PORT, health, metrics);
-  await source.start();
+  try {
+    await source.start();
+  } catch (error) {
+    for (const r of rechecks) r.cancel();
+    producerReady.cancel();
+    await producer.disconnect().catch(() => undefined);
+    await http.close();
+    throw refusalOf(error);
+  }
   log.info({ httpPort: http.port, topic: c.KAFKA_TOPIC, groupId: c.KAFKA_GROUP_ID }, 'consuming');
 
   const progress =
@@ -205,6 +267,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
     stopping ??= (async () => {
       log.info({ reason, boundMs: c.SHUTDOWN_TIMEOUT_MS }, 'shutting down: finishing in-flight writes and committing');
       if (progress !== undefined) clearInterval(progress);
+      for (const r of rechecks) r.cancel();
       const graceful = (async () => {
         producerReady.cancel();
         await source.stop();

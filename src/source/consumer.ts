@@ -19,7 +19,11 @@
  *   uploads never get the member expelled.
  * - kafkajs' crash handling calls disconnect() (which emits STOP) before it emits CRASH with
  *   `restart`. Only CRASH decides: a restart is ridden out (the process stays up, not ready, for as
- *   long as the outage lasts); a crash kafkajs will not restart from is fatal.
+ *   long as the outage lasts); a crash kafkajs will not restart from is fatal. kafkajs restarts
+ *   only from an error it calls retriable, and asks restartOnFailure first: the answer is no for a
+ *   refusal (refusals.ts), e.g. an untrusted certificate, which kafkajs retries as a connection
+ *   error. A refusal it does not call retriable (no READ on the topic: TOPIC_AUTHORIZATION_FAILED
+ *   at the first fetch) arrives with restart=false without asking. Either way onFatal gets it.
  * - A transaction's commit marker is never handed to eachBatch, and a batch of only markers or
  *   aborted records is resolved by kafkajs but, with autoCommit off, never committed. The batch's
  *   last offset is committed once its records are done, and marker-only batches are committed from
@@ -32,6 +36,7 @@ import type { Logger } from 'pino';
 import { causeChain } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Pipeline, StreamControl } from '../pipeline.ts';
+import { isPermanentKafkaError } from '../refusals.ts';
 import { nextOffset } from '../watermark.ts';
 import { keepAlive, PausedPartitions } from './batch-support.ts';
 import { toSourceRecord } from './kafka.ts';
@@ -92,8 +97,9 @@ export class KafkaSource {
       rebalanceTimeout: s.rebalanceTimeoutMs,
       maxWaitTimeInMs: MAX_WAIT_MS,
       allowAutoTopicCreation: false,
-      // kafkajs asks only for retriable crashes (broker gone, retries exhausted): always restart.
-      retry: { restartOnFailure: async () => true },
+      // kafkajs asks only for retriable crashes (broker gone, retries exhausted): restart, unless
+      // retrying cannot help (a TLS verification failure is a retriable connection error to kafkajs).
+      retry: { restartOnFailure: async (error) => !isPermanentKafkaError(error) },
     });
     const { GROUP_JOIN, REBALANCING, CRASH, HEARTBEAT, FETCH, COMMIT_OFFSETS, END_BATCH_PROCESS } = this.#consumer.events;
     this.#consumer.on(GROUP_JOIN, (e) => {
@@ -139,7 +145,7 @@ export class KafkaSource {
   /**
    * Connects and subscribes, retrying while the brokers are unreachable: a process started during
    * an outage waits for the brokers (not ready) instead of exiting into a crash loop. Errors that
-   * will not pass (authentication, authorization, unknown topic) are thrown.
+   * will not pass (authentication, authorization, TLS verification) are thrown.
    */
   async start(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -291,8 +297,12 @@ export class KafkaSource {
   }
 }
 
-/** kafkajs' own flag, through its retrier's wrapping (as its onCrash reads it). */
+/**
+ * kafkajs' own flag, through its retrier's wrapping (as its onCrash reads it), except for a refusal:
+ * kafkajs calls an untrusted certificate a retriable connection error, which would loop here for ever.
+ */
 function isRetriable(error: unknown): boolean {
+  if (isPermanentKafkaError(error)) return false;
   const chain = causeChain(error);
   if (chain.some((e) => e instanceof Error && (e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError'))) return true;
   const original = chain[chain.length - 1];
