@@ -77,6 +77,14 @@ async function consume(config: Config): Promise<number> {
   return reason === 'fatal' || !inTime ? 1 : 0;
 }
 
+/** What a one-shot command does when a dependency is down at start. */
+const GOING_ON = 'going on: the command retries it as it always does';
+
+/** The start-up checks' logger for one-shot commands: their warnings, not their info line. */
+function quiet(log: ReturnType<typeof createLogger>): ReturnType<typeof createLogger> {
+  return log.child({ component: 'start-up check' }, { level: log.isLevelEnabled('info') ? 'warn' : log.level });
+}
+
 /** Runs `work`, turning a Kafka failure that will not pass into its DependencyRefusedError (exit 2). */
 async function refusalsOf<T>(config: Config, scope: KafkaCheckScope, work: () => Promise<T>): Promise<T> {
   try {
@@ -104,7 +112,8 @@ async function publish(config: Config, args: readonly string[]): Promise<number>
   );
   const log = createLogger(config.LOG_LEVEL);
   const scope = kafkaScopeOf(config, 'publish');
-  await startupChecks(startupChecksOf(config, scope, { registry: true, s3: false }), log.child({ component: 'start-up check' }));
+  // Warnings only: stdout is the one "published" line at the default level.
+  await startupChecks(startupChecksOf(config, scope, { registry: true, s3: false }), quiet(log), GOING_ON);
   const registry = createRegistry(registrySettings(config));
   const encoder = new AvroEncoder(registry, loadSnapshotSchema().raw, valueSubject(config.KAFKA_TOPIC));
   const kafka = createKafka(config, log.child({ component: 'kafka' }));
@@ -130,7 +139,7 @@ async function replay(config: Config, args: readonly string[]): Promise<number> 
   const groupId = values.group ?? `tow-and-go-replay-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   const log = createLogger(config.LOG_LEVEL);
   const scope = kafkaScopeOf(config, 'replay', groupId);
-  await startupChecks(startupChecksOf(config, scope, { registry: true, s3: true }), log.child({ component: 'start-up check' }));
+  await startupChecks(startupChecksOf(config, scope, { registry: true, s3: true }), log.child({ component: 'start-up check' }), GOING_ON);
   return refusalsOf(config, scope, () => replayChecked(config, log, { from, to, dryRun, groupId }));
 }
 
@@ -202,7 +211,7 @@ async function offsets(config: Config, args: readonly string[]): Promise<number>
     topic: { name: topic, setting: values.topic === undefined ? 'KAFKA_TOPIC' : '--topic', operations: 'DESCRIBE' },
     group: { name: values.group, setting: '--group', operations: 'READ' },
   };
-  await startupChecks([kafkaCheck(config, scope)], log.child({ component: 'start-up check' }));
+  await startupChecks([kafkaCheck(config, scope)], quiet(log), GOING_ON);
   const { group, to } = values;
   return refusalsOf(config, scope, async () => {
     const admin = createKafka(config, log.child({ component: 'kafka' })).admin();

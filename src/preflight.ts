@@ -56,7 +56,12 @@ export async function runCheck(check: Check, timeoutMs = CHECK_TIMEOUT_MS): Prom
  * further ones; logs one warning per dependency that is down and returns those checks, so the
  * caller can ask them again until they answer.
  */
-export async function startupChecks(checks: readonly Check[], log: Logger, timeoutMs = CHECK_TIMEOUT_MS): Promise<Check[]> {
+export async function startupChecks(
+  checks: readonly Check[],
+  log: Logger,
+  whenDown = 'starting anyway, not ready until it answers',
+  timeoutMs = CHECK_TIMEOUT_MS,
+): Promise<Check[]> {
   const started = Date.now();
   const outcomes = await Promise.all(checks.map((check) => runCheck(check, timeoutMs)));
   const refusals: DependencyRefusedError[] = [];
@@ -66,10 +71,7 @@ export async function startupChecks(checks: readonly Check[], log: Logger, timeo
     if (outcome.state === 'refused') refusals.push(outcome.error);
     else if (outcome.state === 'down') {
       downChecks.push(check);
-      log.warn(
-        { dependency: check.dependency, reason: outcome.reason },
-        `${check.dependency} did not answer the start-up check; starting anyway, not ready until it answers`,
-      );
+      log.warn({ dependency: check.dependency, reason: outcome.reason }, `${check.dependency} did not answer the start-up check; ${whenDown}`);
     } else if (outcome.note !== undefined) log.warn({ dependency: check.dependency }, outcome.note);
   });
   const [first, ...others] = refusals;
@@ -97,7 +99,7 @@ export function recheckUntilAnswered(
     const outcome = await runCheck(check, timeoutMs);
     if (cancelled) return;
     if (outcome.state === 'down') {
-      timer = setTimeout(() => void attempt(n + 1), Math.min(30_000, 1000 * 2 ** n)).unref();
+      timer = setTimeout(() => void attempt(n + 1), Math.min(10_000, 1000 * 2 ** n)).unref();
       return;
     }
     if (outcome.state === 'refused') {

@@ -15,6 +15,7 @@ import {
   closedPort,
   consume,
   expectNoSecret,
+  forward,
   killSpawned,
   mtlsEnv,
   oauthEnv,
@@ -36,11 +37,12 @@ import {
   USER,
   WRONG_SERVERNAME,
 } from '../support/secure-stack.ts';
-import { createTopics, type TestEnv, testEnv } from '../support/stack.ts';
+import { createTopics, type TestEnv, testEnv, waitFor } from '../support/stack.ts';
 import { makeTlsFixtures, type TlsFixtures } from '../support/tls-fixtures.ts';
 import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
 
 const WITHIN_MS = 30_000;
+const S3_PORT = 9000;
 const WRONG_PASSWORD = `wrong-password-${randomBytes(8).toString('hex')}`;
 const OAUTH_SECRET = `oauth-secret-${randomBytes(8).toString('hex')}`;
 const WRONG_OAUTH_SECRET = `wrong-oauth-secret-${randomBytes(8).toString('hex')}`;
@@ -205,15 +207,18 @@ describe.concurrent('refused at start: exit 2 with one line', () => {
     ).toEqual([expected()]);
   });
 
-  it('S3 down at start (S3_ENDPOINT on a closed port) is not a refusal: it starts, stays not ready, and stays up', async () => {
+  it('S3 down at start (S3_ENDPOINT on a closed port) is not a refusal: it starts, stays not ready and up, and is ready once S3 answers', async () => {
     const port = await closedPort();
     const run = consume(t, { ...saslEnv('scram-sha-512'), ...S3_KEYS, S3_ENDPOINT: `http://127.0.0.1:${port}`, KAFKA_GROUP_ID: `${t.group}-s3-down` });
     const http = await run.httpPort();
-    const until = Date.now() + 8000;
+    const readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${http}/readyz`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const until = Date.now() + 6000;
     const answers: Array<{ status: number; body: unknown }> = [];
     while (Date.now() < until) {
-      const res = await fetch(`http://127.0.0.1:${http}/readyz`);
-      answers.push({ status: res.status, body: await res.json() });
+      answers.push(await readyz());
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(run.child.exitCode).toBeNull();
@@ -227,8 +232,17 @@ describe.concurrent('refused at start: exit 2 with one line', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('"dependency":"s3"');
     expect(warnings[0]).toContain('ECONNREFUSED');
-    run.child.kill('SIGTERM');
-    expect((await run.exited).code).toBe(0);
+
+    // S3 comes up on that port: the next check (at most 10 s later) finds it, and the service is ready.
+    const s3 = await forward(port, S3_PORT);
+    try {
+      await waitFor('ready once S3 answers', async () => (await readyz()).status === 200, 20_000, 250);
+      expect((await readyz()).body).toMatchObject({ ready: true, waitingFor: [] });
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+      await s3.close();
+    }
     expect(run.stderr()).toBe('');
   });
 });
