@@ -16,16 +16,16 @@ import {
   consume,
   expectNoSecret,
   forward,
-  killSpawned,
   mtlsEnv,
   oauthEnv,
   pemBodyLines,
   type RegistryFront,
   runCli,
   S3_KEYS,
+  type SecureFixtures,
   saslEnv,
   spawned,
-  startRegistryFront,
+  startSecureFixtures,
 } from '../support/secure-service.ts';
 import {
   CLIENT_KEY_PEM,
@@ -38,8 +38,8 @@ import {
   WRONG_SERVERNAME,
 } from '../support/secure-stack.ts';
 import { createTopics, type TestEnv, testEnv, waitFor } from '../support/stack.ts';
-import { makeTlsFixtures, type TlsFixtures } from '../support/tls-fixtures.ts';
-import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
+import type { TlsFixtures } from '../support/tls-fixtures.ts';
+import type { TokenEndpoint } from '../support/token-endpoint.ts';
 
 const WITHIN_MS = 30_000;
 const S3_PORT = 9000;
@@ -52,6 +52,7 @@ const WRONG_REGISTRY_PASSWORD = `wrong-registry-pw-${randomBytes(8).toString('he
 const SNAPSHOT = `${JSON.stringify({ last_modified: 1_684_216_515, tow_and_go: [{ link_id: 1, segment_id: null }] })}\n`;
 
 let t: TestEnv;
+let secure: SecureFixtures;
 let tokens: TokenEndpoint;
 let fixtures: TlsFixtures;
 let front: RegistryFront;
@@ -60,20 +61,12 @@ const timings: Record<string, number> = {};
 beforeAll(async () => {
   t = testEnv('sec-refused');
   await createTopics(t, 2);
-  tokens = await startTokenEndpoint(OAUTH_SUBJECT, OAUTH_SECRET);
-  fixtures = makeTlsFixtures();
-  front = await startRegistryFront(
-    { cert: fixtures.read(fixtures.serverCertFile), key: fixtures.read(fixtures.serverKeyFile) },
-    REGISTRY_USER,
-    REGISTRY_PASSWORD,
-  );
+  secure = await startSecureFixtures(OAUTH_SECRET, REGISTRY_USER, REGISTRY_PASSWORD);
+  ({ tokens, fixtures, front } = secure);
 });
 
 afterAll(async () => {
-  killSpawned();
-  await tokens.close();
-  await front.close();
-  fixtures.remove();
+  await secure.close();
   console.log(JSON.stringify({ secureRefusalsMs: timings }));
 });
 

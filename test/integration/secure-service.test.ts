@@ -17,27 +17,28 @@ import { assertLedger } from '../support/ledger.ts';
 import {
   consume,
   expectNoSecret,
-  killSpawned,
   mtlsEnv,
   oauthEnv,
   pemBodyLines,
   publishCli,
   type RegistryFront,
   S3_KEYS,
+  type SecureFixtures,
   saslEnv,
   spawned,
-  startRegistryFront,
+  startSecureFixtures,
 } from '../support/secure-service.ts';
 import { CLIENT_KEY_PEM, OAUTH_SUBJECT, USER } from '../support/secure-stack.ts';
 import { baseTime, createTopics, readTopic, silent, snapshots, type TestEnv, testEnv } from '../support/stack.ts';
-import { makeTlsFixtures, type TlsFixtures } from '../support/tls-fixtures.ts';
-import { startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
+import type { TlsFixtures } from '../support/tls-fixtures.ts';
+import type { TokenEndpoint } from '../support/token-endpoint.ts';
 import { wire } from '../support/wire.ts';
 
 const OAUTH_SECRET = `oauth-secret-${randomBytes(8).toString('hex')}`;
 const REGISTRY_USER = 'tow-and-go-registry';
 const REGISTRY_PASSWORD = `registry-pw-${randomBytes(8).toString('hex')}`;
 
+let secure: SecureFixtures;
 let tokens: TokenEndpoint;
 let fixtures: TlsFixtures;
 let front: RegistryFront;
@@ -45,20 +46,12 @@ let front: RegistryFront;
 const exposed = new Map<string, string>();
 
 beforeAll(async () => {
-  tokens = await startTokenEndpoint(OAUTH_SUBJECT, OAUTH_SECRET);
-  fixtures = makeTlsFixtures();
-  front = await startRegistryFront(
-    { cert: fixtures.read(fixtures.serverCertFile), key: fixtures.read(fixtures.serverKeyFile) },
-    REGISTRY_USER,
-    REGISTRY_PASSWORD,
-  );
+  secure = await startSecureFixtures(OAUTH_SECRET, REGISTRY_USER, REGISTRY_PASSWORD);
+  ({ tokens, fixtures, front } = secure);
 });
 
 afterAll(async () => {
-  killSpawned();
-  await tokens.close();
-  await front.close();
-  fixtures.remove();
+  await secure.close();
 });
 
 /**

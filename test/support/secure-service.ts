@@ -13,8 +13,10 @@ import { connect, createServer as createNetServer, type Socket } from 'node:net'
 import { expect } from 'vitest';
 import { REGISTRY } from './interop.ts';
 import { ROOT } from './paths.ts';
-import { CA_PEM, CLIENT_CERT_PEM, CLIENT_KEY_PEM, MTLS_BOOTSTRAP, SASL_SSL_BOOTSTRAP, USER } from './secure-stack.ts';
+import { CA_PEM, CLIENT_CERT_PEM, CLIENT_KEY_PEM, MTLS_BOOTSTRAP, OAUTH_SUBJECT, SASL_SSL_BOOTSTRAP, USER } from './secure-stack.ts';
 import type { TestEnv } from './stack.ts';
+import { makeTlsFixtures, type TlsFixtures } from './tls-fixtures.ts';
+import { startTokenEndpoint, type TokenEndpoint } from './token-endpoint.ts';
 
 /** The S3 keys of the local stack, set explicitly so the secret key is a configured secret like any other. */
 export const S3_KEYS = { S3_ACCESS_KEY_ID: 'local-access-key', S3_SECRET_ACCESS_KEY: 'local-secret-key' } as const;
@@ -214,6 +216,36 @@ export async function startRegistryFront(tls: { cert: Buffer; key: Buffer }, use
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+export interface SecureFixtures {
+  readonly tokens: TokenEndpoint;
+  readonly fixtures: TlsFixtures;
+  readonly front: RegistryFront;
+  /** Kills the CLI processes still running and closes the rest. */
+  close(): Promise<void>;
+}
+
+/** What both secure test files start: the OAuth token endpoint, throw-away TLS files and the registry front. */
+export async function startSecureFixtures(oauthSecret: string, registryUser: string, registryPassword: string): Promise<SecureFixtures> {
+  const tokens = await startTokenEndpoint(OAUTH_SUBJECT, oauthSecret);
+  const fixtures = makeTlsFixtures();
+  const front = await startRegistryFront(
+    { cert: fixtures.read(fixtures.serverCertFile), key: fixtures.read(fixtures.serverKeyFile) },
+    registryUser,
+    registryPassword,
+  );
+  return {
+    tokens,
+    fixtures,
+    front,
+    close: async () => {
+      killSpawned();
+      await tokens.close();
+      await front.close();
+      fixtures.remove();
+    },
   };
 }
 
