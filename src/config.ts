@@ -175,6 +175,11 @@ export const SETTINGS = {
   HTTP_PORT: setting(int(0, 65535), '9464', 'Port of /healthz, /readyz and /metrics. 0 picks a free port.'),
   LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info', 'pino log level.'),
   PROGRESS_INTERVAL_MS: setting(int(0, 3600000), '30000', 'Interval of the progress log line; 0 turns it off.'),
+  EXPECTED_CADENCE_SECONDS: setting(
+    int(0, 31536000),
+    '0',
+    'Expected seconds between consecutive snapshots of a partition (their last_modified); a longer gap counts in tow_and_go_feed_gaps_total. 0 turns it off.',
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

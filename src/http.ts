@@ -3,7 +3,7 @@
  * - /healthz: the process is alive and its consumer has not stopped for good.
  * - /readyz: joined the group, in contact with the brokers, no partition stalled on a retryable failure,
  *   and no dependency still unanswered since its start-up check found it down.
- * - /metrics: Prometheus text.
+ * - /metrics: Prometheus text, from the Metrics registry (prom-client).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -62,7 +62,11 @@ export async function startHttpServer(host: string, port: number, health: Health
       const ok = path === '/healthz' ? health.live : health.ready;
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health.describe()));
     } else if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
+      metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        // A collect hook that throws is a bug; the scrape fails instead of the process.
+        () => res.writeHead(500).end(),
+      );
     } else {
       res.writeHead(404).end();
     }

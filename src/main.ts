@@ -150,7 +150,7 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   const scope = kafkaScopeOf(c, 'consume');
   const down = await startupChecks(startupChecksOf(c, scope, { registry: true, s3: true }), log.child({ component: 'start-up check' }));
   const refusalOf = (error: unknown) => kafkaRefusal(error, refusalScope(c, scope)) ?? error;
-  const metrics = new Metrics();
+  const metrics = new Metrics({ expectedCadenceSeconds: c.EXPECTED_CADENCE_SECONDS, processMetrics: true });
   const { codec, sink, bodies, kafka } = buildAdapters(c, log);
   const producer = createProducer(kafka);
   // Connected in the background: a process started during a broker outage waits (not ready)

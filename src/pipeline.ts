@@ -122,7 +122,7 @@ export class Pipeline {
     }
     const seen: { schemaId?: number } = {};
     try {
-      const built = await this.#build(record, seen);
+      const { object: built, lastModified, links } = await this.#build(record, seen);
       // The decoded snapshot is garbage from here on: the window holds the body (and the Avro) only.
       charge?.resize(built.body.length + (record.value?.length ?? 0));
       if (!(await turn.claim(built.key))) return undefined;
@@ -135,8 +135,15 @@ export class Pipeline {
       const started = performance.now();
       const outcome = await this.#d.sink.write(built);
       turn.finish();
-      this.#d.metrics.writeSeconds.add({}, (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      this.#d.metrics.writeSeconds.add({}, seconds);
+      this.#d.metrics.writeLatency.observe(seconds);
       if (outcome !== 'unchanged') this.#d.metrics.bytesWritten.add({}, built.body.length);
+      // Landed: an overwrite is an operator's choice (replay --overwrite), not the feed's progress.
+      if (outcome === 'created' || outcome === 'unchanged') {
+        const { partition, offset, timestamp } = record;
+        this.#d.metrics.landed({ partition, offset, timestampMs: Number(timestamp), lastModified, links, bytes: built.body.length, nowMs: Date.now() });
+      }
       this.#d.log.debug({ partition: record.partition, offset: record.offset, key: built.key, outcome }, 'snapshot written');
       return outcome;
     } catch (error) {
@@ -213,18 +220,22 @@ export class Pipeline {
     });
   }
 
-  /** Decode, validate, build. `seen` gets the writer schema id as soon as it is known (for the DLQ). */
-  async #build(record: SourceRecord, seen: { schemaId?: number }): Promise<SnapshotObject> {
+  /**
+   * Decode, validate, build. `seen` gets the writer schema id as soon as it is known (for the DLQ).
+   * `lastModified` and `links` go with the object for the metrics of a record that lands.
+   */
+  async #build(record: SourceRecord, seen: { schemaId?: number }): Promise<{ object: SnapshotObject; lastModified: number; links: number }> {
     const framed = await this.#d.decoder.frame(record.value, this.#s.maxPayloadBytes);
     seen.schemaId = framed.schemaId;
-    const { lastModified, json, sha256 } = await (this.#d.bodies ?? inlineBodies).build(framed, this.#s.limits, this.#d.nowSeconds());
-    return {
+    const { lastModified, links, json, sha256 } = await (this.#d.bodies ?? inlineBodies).build(framed, this.#s.limits, this.#d.nowSeconds());
+    const object: SnapshotObject = {
       key: objectKey(this.#s.prefix, { last_modified: lastModified }),
       body: encodeBody(json, this.#s.compression),
       ...(this.#s.compression === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
       sha256,
       lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: framed.schemaId },
     };
+    return { object, lastModified, links };
   }
 
   async #deadLetter(record: SourceRecord, error: SinkError, schemaId: number | undefined): Promise<void> {

@@ -34,6 +34,8 @@ export function decodedSnapshotBody(framed: Framed, limits: SnapshotLimits, nowS
 
 export interface BuiltBody {
   readonly lastModified: number;
+  /** Links in the snapshot, for the size histogram. */
+  readonly links: number;
   readonly json: Buffer;
   /** Hex SHA-256 of `json`. */
   readonly sha256: string;
@@ -49,7 +51,7 @@ export interface BodyBuilder {
 
 export const inlineBodies: BodyBuilder = {
   build: async (framed, limits, nowSeconds) => {
-    const { lastModified, json } = snapshotBody(framed, limits, nowSeconds);
-    return { lastModified, json, sha256: contentHash(json) };
+    const { lastModified, links, json } = snapshotBody(framed, limits, nowSeconds);
+    return { lastModified, links, json, sha256: contentHash(json) };
   },
 };

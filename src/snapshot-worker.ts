@@ -24,7 +24,7 @@ export interface BuildRequest {
 }
 
 export type BuildReply =
-  | { readonly id: number; readonly plain: true; readonly lastModified: number; readonly json: Uint8Array; readonly sha256: string }
+  | { readonly id: number; readonly plain: true; readonly lastModified: number; readonly links: number; readonly json: Uint8Array; readonly sha256: string }
   /** The transcoder said undefined: the main thread runs the general path, which names the problem. */
   | { readonly id: number; readonly plain: false };
 
@@ -38,7 +38,7 @@ port.on('message', (request: BuildRequest) => {
     return;
   }
   const { bytes, buffer } = transferable(body.json);
-  const reply: BuildReply = { id: request.id, plain: true, lastModified: body.lastModified, json: bytes, sha256: contentHash(bytes) };
+  const reply: BuildReply = { id: request.id, plain: true, lastModified: body.lastModified, links: body.links, json: bytes, sha256: contentHash(bytes) };
   port.postMessage(reply, [buffer]);
 });
 

@@ -183,13 +183,13 @@ export class SnapshotWorkers implements BodyBuilder {
     if (slot.outstanding.size === 0) slot.worker.unref();
     if (reply.plain) {
       const json = Buffer.from(reply.json.buffer, reply.json.byteOffset, reply.json.byteLength);
-      task.resolve({ lastModified: reply.lastModified, json, sha256: reply.sha256 });
+      task.resolve({ lastModified: reply.lastModified, links: reply.links, json, sha256: reply.sha256 });
       return;
     }
     this.#fallbacks++;
     try {
-      const { lastModified, json } = decodedSnapshotBody(task.framed, task.limits, task.nowSeconds);
-      task.resolve({ lastModified, json, sha256: contentHash(json) });
+      const { lastModified, links, json } = decodedSnapshotBody(task.framed, task.limits, task.nowSeconds);
+      task.resolve({ lastModified, links, json, sha256: contentHash(json) });
     } catch (error) {
       task.reject(error);
     }

@@ -77,6 +77,7 @@ async function framedIn(body: Buffer, schemaId = PLAIN_ID): Promise<{ framed: Fr
 async function expectSameAsInline(built: BuiltBody, framed: Framed): Promise<void> {
   const inline = await inlineBodies.build(framed, LIMITS, NOW);
   expect(built.lastModified).toBe(inline.lastModified);
+  expect(built.links).toBe(inline.links);
   expect(built.sha256).toBe(inline.sha256);
   expect(Buffer.isBuffer(built.json)).toBe(true);
   expect(built.json.equals(inline.json)).toBe(true);
