@@ -33,7 +33,7 @@ import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from '.
 import { loadConfig } from '../src/config.ts';
 import type { Snapshot } from '../src/snapshot.ts';
 import { createKafka, createProducer } from '../src/source/kafka.ts';
-import { baseTime, deletePrefix, listKeys, NODE, ROOT, silent, uniqueName, withAdmin } from '../test/support/stack.ts';
+import { baseTime, createTopicsReady, deletePrefix, listKeys, NODE, ROOT, silent, uniqueName, withAdmin } from '../test/support/stack.ts';
 import { fmt, machineInfo, writeResults } from './common.ts';
 
 const { values: args } = parseArgs({
@@ -86,13 +86,10 @@ async function createBenchTopics(topic: string, dlqTopic: string): Promise<void>
   // The records are up to MAX_PAYLOAD_BYTES (4 MiB); the broker's 1 MiB default would refuse them.
   const maxMessageBytes = String(DEFAULTS.MAX_PAYLOAD_BYTES + MiB);
   await withAdmin((admin) =>
-    admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: maxMessageBytes }] },
-        { topic: dlqTopic, numPartitions: 1, replicationFactor: 1 },
-      ],
-    }),
+    createTopicsReady(admin, [
+      { topic, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: maxMessageBytes }] },
+      { topic: dlqTopic, numPartitions: 1, replicationFactor: 1 },
+    ]),
   );
 }
 

@@ -7,19 +7,16 @@ import type { Admin, Producer } from 'kafkajs';
 import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from '../../src/codec.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createKafka, createProducer } from '../../src/source/kafka.ts';
-import { silent } from '../../test/support/stack.ts';
+import { createTopicsReady, silent } from '../../test/support/stack.ts';
 import { snapshotAt } from './snapshots.ts';
 
 export type Ends = Record<string, string>;
 
 export async function createTopics(admin: Admin, topic: string, dlqTopic: string, partitions: number): Promise<void> {
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      { topic, numPartitions: partitions, replicationFactor: 1 },
-      { topic: dlqTopic, numPartitions: 1, replicationFactor: 1 },
-    ],
-  });
+  await createTopicsReady(admin, [
+    { topic, numPartitions: partitions, replicationFactor: 1 },
+    { topic: dlqTopic, numPartitions: 1, replicationFactor: 1 },
+  ]);
 }
 
 export function encoderFor(topic: string): AvroEncoder {

@@ -13,7 +13,7 @@ import { checkDeadLetterLimits, clearlyTooLarge, recordSizeBound } from '../../s
 import { DecodeError } from '../../src/errors.ts';
 import { createKafka, createProducer } from '../../src/source/kafka.ts';
 import { batchSize, DEFAULT_MAX_MESSAGE_BYTES } from '../support/kafkajs-wire.ts';
-import { createTopics, silent, type TestEnv, testEnv, uniqueName, withAdmin } from '../support/stack.ts';
+import { createTopics, createTopicsReady, silent, type TestEnv, testEnv, uniqueName, withAdmin } from '../support/stack.ts';
 import { rejectionOf } from '../support/thrown.ts';
 
 const MIB = 1024 * 1024;
@@ -89,10 +89,9 @@ describe('the DLQ against default broker limits', () => {
   it('the startup check reads the topic limit: the default, or an override', async () => {
     const overridden = `${t.dlqTopic}.big`;
     await withAdmin((admin) =>
-      admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: overridden, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '5000000' }] }],
-      }),
+      createTopicsReady(admin, [
+        { topic: overridden, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '5000000' }] },
+      ]),
     );
     const [plain, big, missing] = await withAdmin((admin) =>
       Promise.all([

@@ -18,6 +18,7 @@ import {
   baseTime,
   type ConsumerProcess,
   createTopics,
+  createTopicsReady,
   getObject,
   produceRaw,
   readTopic,
@@ -214,13 +215,10 @@ describe.concurrent('liveness through long faults', () => {
     const t = testEnv('dlq-envelope');
     // The source topic takes bigger records (a producer team's choice); the DLQ keeps the broker's default.
     await withAdmin((admin) =>
-      admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          { topic: t.topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(4 * 1024 * 1024) }] },
-          { topic: t.dlqTopic, numPartitions: 1, replicationFactor: 1 },
-        ],
-      }),
+      createTopicsReady(admin, [
+        { topic: t.topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(4 * 1024 * 1024) }] },
+        { topic: t.dlqTopic, numPartitions: 1, replicationFactor: 1 },
+      ]),
     );
     const goodId = await registerSchema(`${t.topic}-value`, reader);
     const consumer = start(t);

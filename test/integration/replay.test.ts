@@ -17,6 +17,7 @@ import {
   allCommitted,
   baseTime,
   createTopics,
+  createTopicsReady,
   listKeys,
   NODE,
   offsets,
@@ -222,13 +223,10 @@ describe('replay ends when its range ends', () => {
       { name: 'delete.retention.ms', value: '0' },
     ];
     await withAdmin((admin) =>
-      admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          { topic: t.topic, numPartitions: 1, replicationFactor: 1, configEntries: compact },
-          { topic: t.dlqTopic, numPartitions: 1, replicationFactor: 1 },
-        ],
-      }),
+      createTopicsReady(admin, [
+        { topic: t.topic, numPartitions: 1, replicationFactor: 1, configEntries: compact },
+        { topic: t.dlqTopic, numPartitions: 1, replicationFactor: 1 },
+      ]),
     );
     const kept = snapshots(5, baseTime() + 150_000);
     const superseded = snapshots(5, baseTime() + 151_000);

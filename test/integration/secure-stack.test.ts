@@ -37,6 +37,7 @@ import {
   USER,
   withProperties,
 } from '../support/secure-stack.ts';
+import { createTopicsReady } from '../support/stack.ts';
 
 const kafka = new Kafka({ clientId: 'secure-stack-test', brokers: [PLAINTEXT_BOOTSTRAP], logLevel: logLevel.NOTHING, retry: { retries: 5 } });
 
@@ -77,10 +78,10 @@ describe('secured listeners of the local broker, with Kafka Java tools', () => {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })),
-      });
+      await createTopicsReady(
+        admin,
+        Object.values(topics).map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })),
+      );
     } finally {
       await admin.disconnect();
     }

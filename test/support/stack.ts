@@ -6,7 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { type Admin, type IHeaders, Kafka, logLevel } from 'kafkajs';
+import { type Admin, type IHeaders, type ITopicConfig, Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from '../../src/codec.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -82,14 +82,33 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
 
 export async function createTopics(t: TestEnv, partitions = 3): Promise<void> {
   await withAdmin((admin) =>
-    admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: t.topic, numPartitions: partitions, replicationFactor: 1 },
-        { topic: t.dlqTopic, numPartitions: 1, replicationFactor: 1 },
-      ],
-    }),
+    createTopicsReady(admin, [
+      { topic: t.topic, numPartitions: partitions, replicationFactor: 1 },
+      { topic: t.dlqTopic, numPartitions: 1, replicationFactor: 1 },
+    ]),
   );
+}
+
+/**
+ * Creates topics and waits until every partition has a leader. Not kafkajs' `waitForLeaders`: it
+ * retries only LEADER_NOT_AVAILABLE, but a KRaft broker whose metadata cache is a moment behind the
+ * controller answers UNKNOWN_TOPIC_OR_PARTITION for a topic just created, and kafkajs then gives up
+ * (seen in a cold CI run with several tests creating topics at once).
+ */
+export async function createTopicsReady(admin: Admin, topics: ITopicConfig[], timeoutMs = 30_000): Promise<void> {
+  await admin.createTopics({ waitForLeaders: false, topics });
+  const names = topics.map((t) => t.topic);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: names });
+      if (found.length === names.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${names.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 export function s3(): S3Client {
