@@ -33,14 +33,15 @@
  */
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { causeChain } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Pipeline, StreamControl } from '../pipeline.ts';
 import { isPermanentKafkaError } from '../refusals.ts';
 import { nextOffset } from '../watermark.ts';
 import { keepAlive, PausedPartitions } from './batch-support.ts';
 import { toSourceRecord } from './kafka.ts';
+import { describe, fetchedOffsetOf, isRetriable } from './kafkajs-facts.ts';
 import { Generation } from './membership.ts';
+import { partitionControl } from './partition-control.ts';
 
 export interface SourceSettings {
   readonly topic: string;
@@ -248,29 +249,14 @@ export class KafkaSource {
   #controlOf(partition: number, generation: Generation): StreamControl {
     const known = this.#controls.get(partition);
     if (known !== undefined) return known;
-    const topicPartition = [{ topic: this.#s.topic, partitions: [partition] }];
-    const control: StreamControl = {
-      isActive: () => !this.#stopping && generation.active,
-      canCommit: () => generation.active,
-      checkpoint: async (offset) => {
-        try {
-          await this.#consumer.commitOffsets([{ topic: this.#s.topic, partition, offset: nextOffset(offset) }]);
-        } catch (error) {
-          if (!generation.note(error)) this.#log.warn({ partition, err: describe(error) }, 'offset commit failed; the next one carries it');
-          throw error;
-        }
-      },
-      hold: () => this.#consumer.pause(topicPartition),
-      rewind: (offset, delayMs) => {
-        if (!generation.active || this.#stopping) return;
-        this.#consumer.seek({ topic: this.#s.topic, partition, offset });
-        this.#paused.pauseFor(() => () => this.#consumer.resume(topicPartition), delayMs);
-      },
-      fail: (error) => {
-        this.#consumer.pause(topicPartition);
-        this.#events.onFatal(error);
-      },
-    };
+    const control = partitionControl(partition, generation, {
+      topic: this.#s.topic,
+      consumer: this.#consumer,
+      paused: this.#paused,
+      stopping: () => this.#stopping,
+      log: this.#log,
+      onFatal: (error) => this.#events.onFatal(error),
+    });
     this.#controls.set(partition, control);
     return control;
   }
@@ -295,29 +281,4 @@ export class KafkaSource {
   #contact(): void {
     this.#lastContactAt = Date.now();
   }
-}
-
-/**
- * kafkajs' own flag, through its retrier's wrapping (as its onCrash reads it), except for a refusal:
- * kafkajs calls an untrusted certificate a retriable connection error, which would loop here for ever.
- */
-function isRetriable(error: unknown): boolean {
-  if (isPermanentKafkaError(error)) return false;
-  const chain = causeChain(error);
-  if (chain.some((e) => e instanceof Error && (e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError'))) return true;
-  const original = chain[chain.length - 1];
-  return original instanceof Error && (original as { retriable?: unknown }).retriable === true;
-}
-
-/**
- * Where the fetch that produced the batch started. kafkajs keeps it on the batch (batch.js) but
- * its typings omit it.
- */
-function fetchedOffsetOf(batch: EachBatchPayload['batch']): string {
-  const fetched = (batch as unknown as { fetchedOffset?: unknown }).fetchedOffset;
-  return typeof fetched === 'string' ? fetched : String(fetched);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
