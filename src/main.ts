@@ -6,8 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { AvroCodec, loadSnapshotSchema, type RegistrySettings } from './codec.ts';
-import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT, redactedConfig } from './config.ts';
+import { AvroCodec, loadSnapshotSchema } from './codec.ts';
+import { type Config, redactedConfig } from './config.ts';
+import { kafkaScopeOf, refusalScope, registrySettings, s3Settings } from './config-views.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
 import { checkDeadLetterLimits } from './dlq-limits.ts';
 import { type Dependency, describeError } from './errors.ts';
@@ -15,12 +16,14 @@ import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { Pipeline, type PipelineSettings } from './pipeline.ts';
 import { type Check, type KafkaCheckScope, kafkaCheck, type Recheck, recheckUntilAnswered, registryCheck, s3Check, startupChecks } from './preflight.ts';
-import { type KafkaResource, type KafkaScope, kafkaRefusal } from './refusals.ts';
-import { createS3Client, S3Sink, type S3SinkSettings } from './sink/s3.ts';
+import { kafkaRefusal } from './refusals.ts';
+import { createS3Client, S3Sink } from './sink/s3.ts';
 import { type BodyBuilder, inlineBodies } from './snapshot-transcoder.ts';
 import { SnapshotWorkers } from './snapshot-workers.ts';
 import { KafkaSource } from './source/consumer.ts';
 import { createKafka, createProducer } from './source/kafka.ts';
+
+export { kafkaScopeOf, refusalScope, registrySettings, s3Settings };
 
 export interface RunningService {
   readonly health: Health;
@@ -30,37 +33,6 @@ export interface RunningService {
   stop(reason: string): Promise<boolean>;
   /** Resolves with an error when the service failed for good (the process must exit non-zero). */
   readonly failed: Promise<unknown>;
-}
-
-export function s3Settings(c: Config): S3SinkSettings {
-  const endpoint = c.S3_ENDPOINT === '' ? undefined : c.S3_ENDPOINT;
-  const staticKeys =
-    c.S3_ACCESS_KEY_ID !== undefined && c.S3_SECRET_ACCESS_KEY !== undefined
-      ? { accessKeyId: c.S3_ACCESS_KEY_ID, secretAccessKey: c.S3_SECRET_ACCESS_KEY }
-      : endpoint === LOCAL_S3_ENDPOINT
-        ? LOCAL_S3_CREDENTIALS
-        : undefined; // the AWS default chain: IAM role, web identity, profile, environment
-  return {
-    bucket: c.S3_BUCKET,
-    endpoint,
-    region: c.S3_REGION,
-    forcePathStyle: c.S3_FORCE_PATH_STYLE,
-    credentials: staticKeys,
-    timeoutMs: c.S3_TIMEOUT_MS,
-    onConflict: c.S3_ON_CONFLICT,
-    sse: c.S3_SSE === 'none' ? undefined : c.S3_SSE === 'AES256' ? { kind: 'AES256' } : { kind: 'aws:kms', kmsKeyId: c.S3_SSE_KMS_KEY_ID ?? '' },
-  };
-}
-
-/** The registry as both clients reach it: the lookup (consume, replay) and the library (publish). */
-export function registrySettings(c: Config): RegistrySettings {
-  return {
-    url: c.SCHEMA_REGISTRY_URL,
-    username: c.SCHEMA_REGISTRY_USERNAME,
-    password: c.SCHEMA_REGISTRY_PASSWORD,
-    timeoutMs: c.SCHEMA_REGISTRY_TIMEOUT_MS,
-    ca: c.SCHEMA_REGISTRY_CA_FILE?.contents,
-  };
 }
 
 export interface PipelineParts {
@@ -117,22 +89,6 @@ export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink:
   const sinkSettings = s3Settings(c);
   const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
   return { codec, sink, bodies: buildBodies(c), kafka: createKafka(c, log.child({ component: 'kafka' })) };
-}
-
-/** The topics and group each command uses, as the start-up check and the refusal lines name them. */
-export function kafkaScopeOf(c: Config, command: 'consume' | 'replay' | 'publish', groupId = c.KAFKA_GROUP_ID): KafkaCheckScope {
-  const topic = (operations: string): KafkaResource => ({ name: c.KAFKA_TOPIC, setting: 'KAFKA_TOPIC', operations });
-  if (command === 'publish') return { topic: topic('WRITE and DESCRIBE') };
-  return {
-    topic: topic('READ and DESCRIBE'),
-    dlqTopic: { name: c.KAFKA_DLQ_TOPIC, setting: 'KAFKA_DLQ_TOPIC', operations: 'WRITE and DESCRIBE' },
-    group: { name: groupId, setting: command === 'consume' ? 'KAFKA_GROUP_ID' : '--group', operations: 'READ' },
-  };
-}
-
-/** How a Kafka failure of this command is told apart: its mechanism, its topic and its group. */
-export function refusalScope(c: Config, scope: KafkaCheckScope): KafkaScope {
-  return { mechanism: c.KAFKA_SASL_MECHANISM, topic: scope.topic, group: scope.group };
 }
 
 /** The start-up checks of a command (src/preflight.ts): Kafka always, the registry and S3 as the command uses them. */
