@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * tow-and-go consume | publish [file|-] | replay … | offsets reset … | stack up|down|status|…
+ * tow-and-go consume | publish [file|-] | replay … | offsets reset … | get … | stack up|down|status|…
  * Exit codes: 0 done, 1 failed at run time, 2 bad usage, input or configuration, or a dependency
  * that refused the service (a wrong password, a missing ACL, an untrusted certificate, a missing
  * bucket: src/preflight.ts), each with one line on stderr.
@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runGet } from './archive/get-command.ts';
 import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
 import { parseCompression } from './compression.ts';
 import { type Config, loadConfig, redactSecrets } from './config.ts';
@@ -23,7 +24,7 @@ import { parseSnapshots, publishSnapshots, readInput } from './publish.ts';
 import { kafkaRefusal } from './refusals.ts';
 import { checkReplayGroup, parseFrom, parseTo, resolveRanges, runReplay } from './replay.ts';
 import { ReplayTracker } from './replay-tracker.ts';
-import { createKafka, createProducer } from './source/kafka.ts';
+import { createKafka } from './source/kafka.ts';
 import { filterKnownWarnings } from './warnings.ts';
 
 const USAGE = `usage:
@@ -34,6 +35,8 @@ const USAGE = `usage:
                                           re-write a range of the topic to S3 (own consumer group)
   tow-and-go offsets reset --group <id> --to earliest|<ISO time>|<p:o,…> [--topic <topic>]
                                           move a stopped consumer group's offsets
+  tow-and-go get --at <ISO time|unix seconds> | --latest [--out file]
+                                          the archived snapshot current at a time, or the newest
   tow-and-go stack up|down|status|clean   the local Kafka + registry + S3 stack
   tow-and-go stack start|stop|restart <kafka|registry|s3proxy>`;
 
@@ -48,6 +51,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return replay(loadConfig(process.env), args);
     case 'offsets':
       return offsets(loadConfig(process.env), args);
+    case 'get':
+      return runGet(loadConfig(process.env), args, {
+        stdout: (bytes) => process.stdout.write(bytes),
+        stderr: (line) => process.stderr.write(`${line}\n`),
+        stdoutIsTty: process.stdout.isTTY === true,
+      });
     case 'stack':
       return stack(args);
     default:
@@ -150,7 +159,7 @@ async function replayChecked(
 ): Promise<number> {
   const { from, to, dryRun, groupId } = o;
   const metrics = new Metrics();
-  const { codec, sink, bodies, kafka } = buildAdapters(config, log);
+  const { codec, sink, bodies, kafka, producer } = buildAdapters(config, log, metrics);
   const admin = kafka.admin();
   await admin.connect();
   const ranges = await (async () => {
@@ -158,7 +167,6 @@ async function replayChecked(
     return resolveRanges(admin, config.KAFKA_TOPIC, from, to);
   })().finally(() => admin.disconnect());
   const tracker = new ReplayTracker(ranges);
-  const producer = createProducer(kafka);
   await producer.connect();
   // Offsets bound the range; record timestamps make a time range exact (CreateTime need not be monotonic).
   const fromMs = from.kind === 'time' ? from.ms : Number.NEGATIVE_INFINITY;

@@ -128,10 +128,19 @@ function credentialChecks(c: Config): string[] {
   if (c.S3_ENDPOINT !== '' && hasUserInfo(c.S3_ENDPOINT)) {
     problems.push('S3_ENDPOINT: must not carry credentials; set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY');
   }
+  for (const d of c.S3_DESTINATIONS ?? []) {
+    if (d.endpoint !== undefined && d.endpoint !== '' && hasUserInfo(d.endpoint)) {
+      problems.push(`S3_DESTINATIONS: the endpoint of ${d.name} must not carry credentials; set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY`);
+    }
+  }
   return problems;
 }
 
 function s3Checks(c: Config): string[] {
+  // Two destinations writing the same keys would each see the other's object as its own re-delivery.
+  const places = (c.S3_DESTINATIONS ?? []).map((d) => `${d.endpoint ?? c.S3_ENDPOINT} ${d.bucket}/${d.prefix ?? c.S3_PREFIX}`);
+  const twice = places.findIndex((p, i) => places.indexOf(p) !== i);
+  if (twice >= 0) return [`S3_DESTINATIONS: ${c.S3_DESTINATIONS?.[twice]?.name} writes to the same bucket and prefix as another destination`];
   if (c.S3_SSE === 'aws:kms' && c.S3_SSE_KMS_KEY_ID === undefined) return ['S3_SSE_KMS_KEY_ID: required when S3_SSE is aws:kms'];
   if (c.S3_SSE !== 'aws:kms' && c.S3_SSE_KMS_KEY_ID !== undefined) return ['S3_SSE_KMS_KEY_ID: only used when S3_SSE is aws:kms'];
   return [];

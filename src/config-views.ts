@@ -7,9 +7,33 @@ import { type Config, LOCAL_S3_CREDENTIALS, LOCAL_S3_ENDPOINT } from './config.t
 import type { KafkaCheckScope } from './preflight.ts';
 import type { KafkaResource, KafkaScope } from './refusals.ts';
 import type { S3SinkSettings } from './sink/s3.ts';
+import type { Compression } from './snapshot.ts';
 
-export function s3Settings(c: Config): S3SinkSettings {
-  const endpoint = c.S3_ENDPOINT === '' ? undefined : c.S3_ENDPOINT;
+/** One S3 destination: where its objects go and how the client reaches it. */
+export interface DestinationSettings {
+  readonly name: string;
+  readonly prefix: string;
+  readonly compression: Compression;
+  readonly s3: S3SinkSettings;
+}
+
+/** S3_DESTINATIONS, each entry completed from the single-bucket settings; or those settings alone, as `default`. */
+export function destinationSettings(c: Config): DestinationSettings[] {
+  const entries = c.S3_DESTINATIONS ?? [{ name: 'default', bucket: c.S3_BUCKET }];
+  return entries.map((d) => {
+    const base = s3Settings(c, d.endpoint ?? c.S3_ENDPOINT);
+    return {
+      name: d.name,
+      prefix: d.prefix ?? c.S3_PREFIX,
+      compression: d.compression ?? c.S3_COMPRESSION,
+      s3: { ...base, bucket: d.bucket, region: d.region ?? c.S3_REGION },
+    };
+  });
+}
+
+/** The single-bucket settings (S3_BUCKET, S3_ENDPOINT, …); `endpointSetting` overrides S3_ENDPOINT. */
+export function s3Settings(c: Config, endpointSetting = c.S3_ENDPOINT): S3SinkSettings {
+  const endpoint = endpointSetting === '' ? undefined : endpointSetting;
   const staticKeys =
     c.S3_ACCESS_KEY_ID !== undefined && c.S3_SECRET_ACCESS_KEY !== undefined
       ? { accessKeyId: c.S3_ACCESS_KEY_ID, secretAccessKey: c.S3_SECRET_ACCESS_KEY }

@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { crossChecks } from './config-checks.ts';
+import { BUCKET_NAME, DESTINATIONS, ENDPOINT, KEY_PREFIX } from './config-destinations.ts';
 import { looksLikePem, PemFile, pemFile } from './config-files.ts';
 import { ConfigError } from './errors.ts';
 import { redactUserInfo, scrub, urlPasswords, withoutUserInfo } from './redact.ts';
@@ -60,6 +61,16 @@ export const SETTINGS = {
   KAFKA_TOPIC: setting(z.string().min(1), 'tow-and-go.updates', 'Topic the snapshots are read from.'),
   KAFKA_GROUP_ID: setting(z.string().min(1), 'tow-and-go-s3-sink', 'Consumer group id. Add instances with the same id to scale out.'),
   KAFKA_DLQ_TOPIC: setting(z.string().min(1), 'tow-and-go.updates.dlq', 'Dead-letter topic for records that can never be valid.'),
+  NOTIFY_UPLOADED: setting(
+    bool,
+    'false',
+    'Announce every object written on KAFKA_UPLOADED_TOPIC (Avro, avro/tow-and-go-uploaded.avsc; one record per destination), before the source offset is committed.',
+  ),
+  KAFKA_UPLOADED_TOPIC: setting(
+    z.string().min(1),
+    'tow-and-go.uploaded',
+    'Topic of the uploaded notifications (NOTIFY_UPLOADED=true); needs WRITE and DESCRIBE.',
+  ),
   KAFKA_FROM_BEGINNING: setting(bool, 'true', 'Where a group with no committed offset starts: true = earliest (nothing is skipped), false = latest.'),
   KAFKA_SSL: setting(
     bool,
@@ -103,13 +114,9 @@ export const SETTINGS = {
     '',
     "PEM file of the CA certificate(s) that signed an https registry's certificate; replaces the system CA store for the registry. Read at start.",
   ),
-  S3_BUCKET: setting(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'not a valid S3 bucket name'), 'tow-and-go', 'Destination bucket.'),
-  S3_PREFIX: setting(
-    z.string().regex(/^([^/].*\/)?$/, 'must be empty or end with "/" and not start with "/"'),
-    'tow-and-go/',
-    'Key prefix; objects land at <prefix><last_modified>.json.',
-  ),
-  S3_ENDPOINT: setting(z.union([z.literal(''), url]), LOCAL_S3_ENDPOINT, 'S3 endpoint URL. Empty for AWS S3 itself.'),
+  S3_BUCKET: setting(BUCKET_NAME, 'tow-and-go', 'Destination bucket.'),
+  S3_PREFIX: setting(KEY_PREFIX, 'tow-and-go/', 'Key prefix; objects land at <prefix><last_modified>.json.'),
+  S3_ENDPOINT: setting(ENDPOINT, LOCAL_S3_ENDPOINT, 'S3 endpoint URL. Empty for AWS S3 itself.'),
   S3_REGION: setting(z.string().min(1), 'us-east-1', 'S3 region.'),
   S3_FORCE_PATH_STYLE: setting(bool, 'true', 'Path-style addressing (S3Proxy, MinIO). Set false for AWS S3.'),
   S3_ACCESS_KEY_ID: setting(
@@ -138,6 +145,11 @@ export const SETTINGS = {
     z.enum(['dlq', 'overwrite']),
     'dlq',
     'A different snapshot with an already-written last_modified: dlq keeps the first object, overwrite replaces it.',
+  ),
+  S3_DESTINATIONS: setting(
+    DESTINATIONS,
+    '',
+    'Several destinations, as a JSON list of {name, bucket, prefix, region, endpoint, compression} (all but name and bucket optional, defaulting to the S3_* settings above; credentials, SSE, timeouts and S3_ON_CONFLICT are shared). A record is committed only when every destination has it. Empty: one destination, "default", from S3_BUCKET and the rest.',
   ),
   MIN_LAST_MODIFIED: setting(int(0, Number.MAX_SAFE_INTEGER), '946684800', 'Oldest accepted last_modified (unix seconds; default 2000-01-01).'),
   MAX_FUTURE_SKEW_SECONDS: setting(int(0, 10 * 365 * 86400), '86400', 'How far past now a last_modified may be.'),

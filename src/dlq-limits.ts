@@ -11,12 +11,13 @@
  */
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import kafkajs, { type Admin, type IHeaders, type ConfigResourceTypes as ResourceType } from 'kafkajs';
+import kafkajs, { type Admin, type IHeaders, type Kafka, type ConfigResourceTypes as ResourceType } from 'kafkajs';
 
 // kafkajs is CommonJS and Node's ESM loader cannot see this export by name (vitest can): take it
 // from the default export, or the real process fails to start.
 const { ConfigResourceTypes } = kafkajs;
 
+import type { Logger } from 'pino';
 import { describeError } from './errors.ts';
 
 /** A v2 record batch around its records: offset, length, epoch, magic, CRC, attributes, deltas, timestamps, producer id/epoch, sequence, count. */
@@ -167,4 +168,18 @@ export const BUG_ERRORS: ReadonlySet<string> = new Set(['RangeError', 'Reference
 
 function rethrowBug(error: unknown): void {
   if (error instanceof Error && BUG_ERRORS.has(error.name)) throw error;
+}
+
+/** Says once, at start, whether a record of MAX_PAYLOAD_BYTES fits the DLQ topic whole. Never fatal. */
+export async function logDeadLetterLimits(kafka: Pick<Kafka, 'admin'>, topic: string, maxPayloadBytes: number, log: Logger): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const limits = await checkDeadLetterLimits(admin, topic, maxPayloadBytes);
+    log[limits.level]({ topic: topic, maxMessageBytes: limits.maxMessageBytes }, limits.line);
+  } catch (error) {
+    log.warn({ err: describeError(error) }, 'could not read the DLQ topic limits; over-size dead letters fall back on the broker refusing them');
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }

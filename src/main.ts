@@ -6,20 +6,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { AvroCodec, loadSnapshotSchema } from './codec.ts';
+import { AvroCodec, AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
 import { type Config, redactedConfig } from './config.ts';
-import { kafkaScopeOf, refusalScope, registrySettings, s3Settings } from './config-views.ts';
+import { destinationSettings, kafkaScopeOf, refusalScope, registrySettings, s3Settings } from './config-views.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
-import { checkDeadLetterLimits } from './dlq-limits.ts';
+import { logDeadLetterLimits } from './dlq-limits.ts';
 import { type Dependency, describeError } from './errors.ts';
 import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { Pipeline, type PipelineSettings } from './pipeline.ts';
 import { type Check, type KafkaCheckScope, kafkaCheck, type Recheck, recheckUntilAnswered, registryCheck, s3Check, startupChecks } from './preflight.ts';
 import { kafkaRefusal } from './refusals.ts';
-import { createS3Client, S3Sink } from './sink/s3.ts';
+import { type AfterLanding, DestinationSet } from './sink/destinations.ts';
+import { createS3Client, S3Sink, type SnapshotSink } from './sink/s3.ts';
+import { loadUploadedSchema, UploadedNotifier } from './sink/uploaded-notifier.ts';
 import { type BodyBuilder, inlineBodies } from './snapshot-transcoder.ts';
 import { SnapshotWorkers } from './snapshot-workers.ts';
+import { connectWithRetry } from './source/connect-with-retry.ts';
 import { KafkaSource } from './source/consumer.ts';
 import { createKafka, createProducer } from './source/kafka.ts';
 
@@ -37,7 +40,7 @@ export interface RunningService {
 
 export interface PipelineParts {
   readonly codec: AvroCodec;
-  readonly sink: S3Sink;
+  readonly sink: SnapshotSink;
   /** Body and hash; on the main thread when absent. */
   readonly bodies?: BodyBuilder;
   readonly producer: Producer;
@@ -47,10 +50,12 @@ export interface PipelineParts {
 
 /** The pipeline as the live service and the replay both run it; `extra` adds replay's options. */
 export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<PipelineSettings, 'accept' | 'dryRun'> = {}): Pipeline {
+  // Objects are built for the first destination; the others get their copy from it (sink/destinations.ts).
+  const [first] = destinationSettings(c);
   return new Pipeline(
     {
-      prefix: c.S3_PREFIX,
-      compression: c.S3_COMPRESSION,
+      prefix: first?.prefix ?? c.S3_PREFIX,
+      compression: first?.compression ?? c.S3_COMPRESSION,
       limits: { minLastModified: c.MIN_LAST_MODIFIED, maxFutureSkewSeconds: c.MAX_FUTURE_SKEW_SECONDS, maxLinks: c.MAX_LINKS },
       maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
       inflightPerPartition: c.INFLIGHT_PER_PARTITION,
@@ -83,19 +88,45 @@ export function buildBodies(c: Config): ClosableBodies {
   return new SnapshotWorkers({ workers: c.BODY_WORKERS });
 }
 
-/** Registry codec, S3 sink, body builder and Kafka client, as every command that runs the pipeline needs them. */
-export function buildAdapters(c: Config, log: Logger): { codec: AvroCodec; sink: S3Sink; bodies: ClosableBodies; kafka: Kafka } {
+export interface Adapters {
+  readonly codec: AvroCodec;
+  readonly sink: DestinationSet;
+  readonly bodies: ClosableBodies;
+  readonly kafka: Kafka;
+  /** The DLQ's producer, also the notifications'; the caller connects it. */
+  readonly producer: Producer;
+}
+
+/** Registry codec, the S3 destinations (and what follows a landing), body builder and Kafka clients, as every command that runs the pipeline needs them. */
+export function buildAdapters(c: Config, log: Logger, metrics: Metrics): Adapters {
   const codec = new AvroCodec(registrySettings(c), loadSnapshotSchema().type);
-  const sinkSettings = s3Settings(c);
-  const sink = new S3Sink(createS3Client(sinkSettings), sinkSettings);
-  return { codec, sink, bodies: buildBodies(c), kafka: createKafka(c, log.child({ component: 'kafka' })) };
+  const kafka = createKafka(c, log.child({ component: 'kafka' }));
+  const producer = createProducer(kafka);
+  const destinations = destinationSettings(c);
+  const after: AfterLanding[] = [];
+  if (c.NOTIFY_UPLOADED) {
+    const encoder = new AvroEncoder(createRegistry(registrySettings(c)), loadUploadedSchema(), valueSubject(c.KAFKA_UPLOADED_TOPIC));
+    const encodings = new Map(destinations.map((d) => [d.name, d.compression === 'gzip' ? 'gzip' : undefined]));
+    after.push(new UploadedNotifier(producer, encoder, c.KAFKA_UPLOADED_TOPIC, encodings));
+  }
+  const sink = new DestinationSet(
+    destinations.map((d) => ({
+      name: d.name,
+      bucket: d.s3.bucket,
+      prefix: d.prefix,
+      compression: d.compression,
+      store: new S3Sink(createS3Client(d.s3), d.s3),
+    })),
+    { builtWith: destinations[0] ?? { prefix: c.S3_PREFIX, compression: c.S3_COMPRESSION }, metrics, after },
+  );
+  return { codec, sink, bodies: buildBodies(c), kafka, producer };
 }
 
 /** The start-up checks of a command (src/preflight.ts): Kafka always, the registry and S3 as the command uses them. */
 export function startupChecksOf(c: Config, scope: KafkaCheckScope, uses: { registry: boolean; s3: boolean }): Check[] {
   const checks: Check[] = [kafkaCheck(c, scope)];
   if (uses.registry) checks.push(registryCheck(registrySettings(c)));
-  if (uses.s3) checks.push(s3Check(() => createS3Client(s3Settings(c)), { bucket: c.S3_BUCKET, prefix: c.S3_PREFIX }));
+  if (uses.s3) for (const d of destinationSettings(c)) checks.push(s3Check(() => createS3Client(d.s3), { bucket: d.s3.bucket, prefix: d.prefix }));
   return checks;
 }
 
@@ -107,14 +138,13 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   const down = await startupChecks(startupChecksOf(c, scope, { registry: true, s3: true }), log.child({ component: 'start-up check' }));
   const refusalOf = (error: unknown) => kafkaRefusal(error, refusalScope(c, scope)) ?? error;
   const metrics = new Metrics({ expectedCadenceSeconds: c.EXPECTED_CADENCE_SECONDS, processMetrics: true });
-  const { codec, sink, bodies, kafka } = buildAdapters(c, log);
-  const producer = createProducer(kafka);
+  const { codec, sink, bodies, kafka, producer } = buildAdapters(c, log, metrics);
   // Connected in the background: a process started during a broker outage waits (not ready)
   // instead of exiting into a crash loop. A DLQ send before then fails retryably and stalls.
   const producerReady = connectWithRetry(
     async () => {
       await producer.connect();
-      await logDeadLetterLimits(kafka, c, log);
+      await logDeadLetterLimits(kafka, c.KAFKA_DLQ_TOPIC, c.MAX_PAYLOAD_BYTES, log);
     },
     log,
     'DLQ producer',
@@ -242,39 +272,4 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   };
 
   return { health, metrics, http, stop, failed };
-}
-
-/** Says once, at start, whether a record of MAX_PAYLOAD_BYTES fits the DLQ topic whole. Never fatal. */
-async function logDeadLetterLimits(kafka: Kafka, c: Config, log: Logger): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const limits = await checkDeadLetterLimits(admin, c.KAFKA_DLQ_TOPIC, c.MAX_PAYLOAD_BYTES);
-    log[limits.level]({ topic: c.KAFKA_DLQ_TOPIC, maxMessageBytes: limits.maxMessageBytes }, limits.line);
-  } catch (error) {
-    log.warn({ err: describeError(error) }, 'could not read the DLQ topic limits; over-size dead letters fall back on the broker refusing them');
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}
-
-/** Retries `connect` with capped backoff until it succeeds or is cancelled; never throws. */
-function connectWithRetry(connect: () => Promise<void>, log: Logger, what: string): { cancel(): void } {
-  let cancelled = false;
-  void (async () => {
-    for (let attempt = 0; !cancelled; attempt++) {
-      try {
-        await connect();
-        return;
-      } catch (error) {
-        if (attempt % 10 === 0) log.warn({ err: describeError(error), attempt: attempt + 1 }, `${what} cannot connect yet; retrying`);
-        await sleep(Math.min(10_000, 500 * 2 ** attempt), undefined, { ref: false });
-      }
-    }
-  })();
-  return {
-    cancel: () => {
-      cancelled = true;
-    },
-  };
 }

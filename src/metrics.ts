@@ -94,6 +94,12 @@ export class Metrics {
   readonly bytesWritten = this.#counter('tow_and_go_s3_written_bytes_total', 'Bytes of snapshot bodies written to S3.');
   /** Kept for dashboards built on it; the histogram below has the distribution (its _sum is the same). */
   readonly writeSeconds = this.#counter('tow_and_go_s3_write_seconds_total', 'Time spent in S3 writes.');
+  /** Per destination (S3_DESTINATIONS names, a bounded set): each copy's outcome, and failures by code (conflicts are OBJECT_CONFLICT). */
+  readonly destinationWrites = this.#counter('tow_and_go_destination_writes_total', 'Objects written per destination, by outcome.', ['destination', 'outcome']);
+  readonly destinationFailures = this.#counter('tow_and_go_destination_failures_total', 'Failed writes per destination, by error code.', [
+    'destination',
+    'code',
+  ]);
   readonly groupJoins = this.#counter('tow_and_go_group_joins_total', 'Times this member joined (or rejoined) the consumer group.');
   readonly commits = this.#counter('tow_and_go_commits_total', 'Offset commits sent to the group coordinator.');
   /** One stalled record per stalled partition: the first unfinished one, from its first retryable failure until it finishes. */

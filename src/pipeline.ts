@@ -233,6 +233,7 @@ export class Pipeline {
       body: encodeBody(json, this.#s.compression),
       ...(this.#s.compression === 'gzip' ? { contentEncoding: 'gzip' as const } : {}),
       sha256,
+      snapshot: { lastModified, links },
       lineage: { topic: record.topic, partition: record.partition, offset: record.offset, schemaId: framed.schemaId },
     };
     return { object, lastModified, links };

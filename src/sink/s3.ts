@@ -18,6 +18,8 @@ export interface SnapshotObject {
   readonly contentEncoding?: 'gzip';
   /** SHA-256 of the uncompressed canonical JSON. */
   readonly sha256: string;
+  /** What the snapshot is, for what happens after it landed (latest pointer, notifications). */
+  readonly snapshot: { readonly lastModified: number; readonly links: number };
   /** Lineage stored as object metadata (x-amz-meta-*). */
   readonly lineage: {
     readonly topic: string;
@@ -28,6 +30,12 @@ export interface SnapshotObject {
 }
 
 export type WriteOutcome = 'created' | 'unchanged' | 'overwritten';
+
+/** A write's outcome and the stored object's ETag (undefined when the store gave none). */
+export interface Landing {
+  readonly outcome: WriteOutcome;
+  readonly etag: string | undefined;
+}
 export type PlanOutcome = 'would_create' | 'unchanged' | 'would_conflict';
 
 /** The sink port: the pipeline knows nothing else about S3. */
@@ -92,30 +100,33 @@ export class S3Sink implements SnapshotSink {
   }
 
   async write(object: SnapshotObject): Promise<WriteOutcome> {
-    if (await this.#put(object, true)) return 'created';
-    const existing = await this.#storedHash(object.key);
-    if (existing === object.sha256) return 'unchanged';
-    if (this.#settings.onConflict === 'overwrite') {
-      await this.#put(object, false);
-      return 'overwritten';
-    }
+    return (await this.land(object)).outcome;
+  }
+
+  /** `write`, with the stored object's ETag (for the uploaded notification). */
+  async land(object: SnapshotObject): Promise<Landing> {
+    const created = await this.#put(object, true);
+    if (created !== false) return { outcome: 'created', etag: created };
+    const existing = await this.#stored(object.key);
+    if (existing.sha256 === object.sha256) return { outcome: 'unchanged', etag: existing.etag };
+    if (this.#settings.onConflict === 'overwrite') return { outcome: 'overwritten', etag: (await this.#put(object, false)) || undefined };
     throw new ConflictError(
-      `conflict: s3://${this.#settings.bucket}/${object.key} already holds a different snapshot (sha256 ${existing === '' ? 'not recorded' : existing}, new ${object.sha256})`,
+      `conflict: s3://${this.#settings.bucket}/${object.key} already holds a different snapshot (sha256 ${existing.sha256 === '' ? 'not recorded' : existing.sha256}, new ${object.sha256})`,
     );
   }
 
   async plan(object: SnapshotObject): Promise<PlanOutcome> {
-    const existing = await this.#storedHash(object.key, true);
+    const existing = await this.#stored(object.key, true);
     if (existing === undefined) return 'would_create';
-    return existing === object.sha256 ? 'unchanged' : 'would_conflict';
+    return existing.sha256 === object.sha256 ? 'unchanged' : 'would_conflict';
   }
 
   async close(): Promise<void> {
     this.#client.destroy();
   }
 
-  /** Returns false when the key exists and `ifAbsent` was asked. */
-  async #put(object: SnapshotObject, ifAbsent: boolean): Promise<boolean> {
+  /** The new object's ETag ('' when none was given); false when the key exists and `ifAbsent` was asked. */
+  async #put(object: SnapshotObject, ifAbsent: boolean): Promise<string | false> {
     const command = new PutObjectCommand({
       Bucket: this.#settings.bucket,
       Key: object.key,
@@ -134,21 +145,23 @@ export class S3Sink implements SnapshotSink {
     });
     signWithPayloadHash(command, payloadHash(object));
     try {
-      await this.#client.send(command, { abortSignal: AbortSignal.timeout(this.#settings.timeoutMs) });
-      return true;
+      const put = await this.#client.send(command, { abortSignal: AbortSignal.timeout(this.#settings.timeoutMs) });
+      return put.ETag ?? '';
     } catch (error) {
       if (ifAbsent && httpStatus(error) === 412) return false;
       throw classifyS3Error(error, `PutObject s3://${this.#settings.bucket}/${object.key}`);
     }
   }
 
-  /** The stored body's hash; with `missingOk`, undefined for a missing key instead of an error. */
-  async #storedHash(key: string, missingOk = false): Promise<string | undefined> {
+  /** The stored body's hash ('' when not recorded) and ETag; undefined for a missing key when `missingOk`. */
+  async #stored(key: string, missingOk: true): Promise<{ sha256: string; etag: string | undefined } | undefined>;
+  async #stored(key: string, missingOk?: false): Promise<{ sha256: string; etag: string | undefined }>;
+  async #stored(key: string, missingOk = false): Promise<{ sha256: string; etag: string | undefined } | undefined> {
     try {
       const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#settings.bucket, Key: key }), {
         abortSignal: AbortSignal.timeout(this.#settings.timeoutMs),
       });
-      return head.Metadata?.[SHA256_META] ?? '';
+      return { sha256: head.Metadata?.[SHA256_META] ?? '', etag: head.ETag };
     } catch (error) {
       if (missingOk && httpStatus(error) === 404) return undefined;
       throw classifyS3Error(error, `HeadObject s3://${this.#settings.bucket}/${key}`);

@@ -240,6 +240,7 @@ describe('Pipeline dead-lettering', () => {
           key: `tow-and-go/${NOW}.json`,
           body: other,
           sha256: contentHash(other),
+          snapshot: { lastModified: 1_700_000_000, links: 1 },
           lineage: { topic: 't', partition: 0, offset: '0', schemaId: 1 },
         });
       },
@@ -529,7 +530,13 @@ describe('Pipeline replay options', () => {
     if (storedLinks !== undefined) {
       const body = objectBody({ last_modified: NOW, tow_and_go: [...storedLinks] });
       const key = `tow-and-go/${NOW}.json`;
-      sink.objects.set(key, { key, body, sha256: contentHash(body), lineage: { topic: 't', partition: 0, offset: '0', schemaId: 1 } });
+      sink.objects.set(key, {
+        key,
+        body,
+        sha256: contentHash(body),
+        snapshot: { lastModified: 1_700_000_000, links: 1 },
+        lineage: { topic: 't', partition: 0, offset: '0', schemaId: 1 },
+      });
     }
     await expect(once(pipeline, record('5'))).resolves.toBe(expected);
     expect(sink.plans).toHaveLength(1);

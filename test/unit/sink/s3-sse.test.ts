@@ -55,6 +55,7 @@ const object = {
   key: 'tow-and-go/1684216515.json',
   body: Buffer.from('{}'),
   sha256: '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+  snapshot: { lastModified: 1_700_000_000, links: 1 },
   lineage: { topic: 't', partition: 0, offset: '0', schemaId: 1 },
 };
 

@@ -159,6 +159,7 @@ describe('S3Sink PUT requests', () => {
       key: 'k.json',
       body,
       sha256: createHash('sha256').update(json).digest('hex'),
+      snapshot: { lastModified: 1_700_000_000, links: 1 },
       lineage,
       ...(contentEncoding === undefined ? {} : { contentEncoding }),
     };
@@ -175,7 +176,7 @@ describe('S3Sink PUT requests', () => {
   it('takes the payload hash from the object instead of hashing the body again', async () => {
     const { sink, requests } = recordingSink();
     const given = 'ab'.repeat(32);
-    await sink.write({ key: 'k.json', body: json, sha256: given, lineage });
+    await sink.write({ key: 'k.json', body: json, sha256: given, snapshot: { lastModified: 1_700_000_000, links: 1 }, lineage });
     expect(requests[0]?.headers['x-amz-content-sha256']).toBe(given);
   });
 });
