@@ -45,18 +45,23 @@ print(json.dumps({"delivered": len(job["records"])}))
 `;
 
 const READ_S3 = `
-import json, sys
+import gzip, json, sys
 import boto3
 from botocore.config import Config
 
-prefix = sys.argv[1]
+prefix, bucket = sys.argv[1], sys.argv[2]
 s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:9000", region_name="us-east-1",
                   aws_access_key_id="local-access-key", aws_secret_access_key="local-secret-key",
                   config=Config(s3={"addressing_style": "path"}))
 bodies = {}
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tow-and-go", Prefix=prefix):
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
     for o in page.get("Contents", []):
-        bodies[o["Key"]] = s3.get_object(Bucket="tow-and-go", Key=o["Key"])["Body"].read().decode("utf-8")
+        got = s3.get_object(Bucket=bucket, Key=o["Key"])
+        body = got["Body"].read()
+        # boto3 hands back the stored bytes; Content-Encoding: gzip is the reader's to undo.
+        if got.get("ContentEncoding") == "gzip":
+            body = gzip.decompress(body)
+        bodies[o["Key"]] = body.decode("utf-8")
 print(json.dumps(bodies))
 `;
 
@@ -82,9 +87,49 @@ export async function producePython(topic: string, records: readonly PythonRecor
   await runPython(PRODUCE, [], JSON.stringify({ bootstrap: '127.0.0.1:9092', topic, records }));
 }
 
-/** Every object under the prefix, key → body, read with boto3 (path-style, the local keys). */
-export async function readS3WithBoto3(prefix: string): Promise<Record<string, string>> {
-  return JSON.parse(await runPython(READ_S3, [prefix], '')) as Record<string, string>;
+/** Every object under the prefix, key → body (gunzipped when stored gzipped), read with boto3 (path-style, the local keys). */
+export async function readS3WithBoto3(prefix: string, bucket = 'tow-and-go'): Promise<Record<string, string>> {
+  return JSON.parse(await runPython(READ_S3, [prefix, bucket], '')) as Record<string, string>;
+}
+
+const CONSUME_AVRO = `
+import io, json, struct, sys, urllib.request
+import avro.io, avro.schema
+from confluent_kafka import Consumer, TopicPartition
+
+topic, registry = sys.argv[1], sys.argv[2]
+consumer = Consumer({"bootstrap.servers": "127.0.0.1:9092", "group.id": "unused", "enable.auto.commit": False})
+partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+ends, assigned = {}, []
+for p in partitions:
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+    if high > low:
+        ends[p] = high
+        assigned.append(TopicPartition(topic, p, low))
+consumer.assign(assigned)
+schemas, out = {}, []
+while ends:
+    m = consumer.poll(10)
+    if m is None:
+        sys.exit("timed out; still expecting %s" % ends)
+    if m.error():
+        sys.exit(str(m.error()))
+    value = m.value()
+    magic, schema_id = struct.unpack(">bI", value[:5])
+    if schema_id not in schemas:
+        with urllib.request.urlopen("%s/schemas/ids/%d" % (registry, schema_id)) as r:
+            schemas[schema_id] = avro.schema.parse(json.load(r)["schema"])
+    record = avro.io.DatumReader(schemas[schema_id]).read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
+    out.append({"key": m.key().decode("utf-8"), "value": record})
+    if m.offset() + 1 >= ends[m.partition()]:
+        del ends[m.partition()]
+consumer.close()
+print(json.dumps(out))
+`;
+
+/** Every record of the topic, read with librdkafka (python3-confluent-kafka) and decoded with python3-avro (writer schema from the registry by id). */
+export async function consumeAvroWithPython(topic: string): Promise<{ key: string; value: Record<string, unknown> }[]> {
+  return JSON.parse(await runPython(CONSUME_AVRO, [topic, REGISTRY], '')) as { key: string; value: Record<string, unknown> }[];
 }
 
 export interface RegistryAnswer {
