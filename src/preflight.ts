@@ -66,7 +66,14 @@ export interface Recheck {
   cancel(): void;
 }
 
-/** Asks a dependency that was down at start again, with capped backoff, until it answers (ok or refused). */
+/**
+ * A dependency coming back from an outage can refuse for a moment while it boots (a registry that
+ * answers 404 until its routes are up): on a re-check, a refusal counts only once it has been
+ * given this many times in a row.
+ */
+export const REFUSALS_TO_BELIEVE = 3;
+
+/** Asks a dependency that was down at start again, with capped backoff, until it answers (ok, or refused REFUSALS_TO_BELIEVE times in a row). */
 export function recheckUntilAnswered(
   check: Check,
   events: { onAnswered(): void; onRefused(error: DependencyRefusedError): void },
@@ -75,16 +82,20 @@ export function recheckUntilAnswered(
 ): Recheck {
   let cancelled = false;
   let timer: NodeJS.Timeout | undefined;
+  let refusals = 0;
   const attempt = async (n: number): Promise<void> => {
     if (cancelled) return;
     const outcome = await runCheck(check, timeoutMs);
     if (cancelled) return;
-    if (outcome.state === 'down') {
-      timer = setTimeout(() => void attempt(n + 1), Math.min(10_000, 1000 * 2 ** n)).unref();
+    refusals = outcome.state === 'refused' ? refusals + 1 : 0;
+    if (outcome.state === 'refused' && refusals >= REFUSALS_TO_BELIEVE) {
+      events.onRefused(outcome.error);
       return;
     }
-    if (outcome.state === 'refused') {
-      events.onRefused(outcome.error);
+    if (outcome.state !== 'ok') {
+      if (outcome.state === 'refused')
+        log.warn({ dependency: check.dependency, err: outcome.error.message }, `${check.dependency} refused the re-check; asking again`);
+      timer = setTimeout(() => void attempt(n + 1), Math.min(10_000, 1000 * 2 ** n)).unref();
       return;
     }
     log.info({ dependency: check.dependency }, `${check.dependency} answers now`);

@@ -254,9 +254,27 @@ describe('running the checks', () => {
 
       const onRefused = vi.fn();
       const r = recheckUntilAnswered(refusedBy('schema registry'), { onAnswered: answered, onRefused }, log);
-      await vi.advanceTimersByTimeAsync(1000);
+      // Believed only when given REFUSALS_TO_BELIEVE times in a row (a registry booting answers 404 for a moment).
+      await vi.advanceTimersByTimeAsync(1000 + 1000);
+      expect(onRefused).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(2000);
       expect(onRefused).toHaveBeenCalledTimes(1);
       r.cancel();
+
+      // A refusal between answers of "down" starts the count again; an answer after it ends the re-check.
+      const states: Outcome['state'][] = ['refused', 'down', 'refused', 'refused', 'ok'];
+      const flaky = vi.fn(async (): Promise<Outcome> => {
+        const state = states.shift() ?? 'ok';
+        if (state === 'refused') return (await refusedBy('schema registry').run()) as Outcome;
+        return state === 'down' ? { state: 'down', reason: 'booting' } : { state: 'ok' };
+      });
+      const answeredLate = vi.fn();
+      const onRefusedLate = vi.fn();
+      recheckUntilAnswered(check('schema registry', flaky), { onAnswered: answeredLate, onRefused: onRefusedLate }, log);
+      await vi.advanceTimersByTimeAsync(1000 + 1000 + 2000 + 4000 + 8000);
+      expect(flaky).toHaveBeenCalledTimes(5);
+      expect(onRefusedLate).not.toHaveBeenCalled();
+      expect(answeredLate).toHaveBeenCalledTimes(1);
 
       const never = vi.fn(async (): Promise<Outcome> => ({ state: 'down', reason: 'x' }));
       recheckUntilAnswered(check('s3', never), { onAnswered: answered, onRefused }, log).cancel();
