@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'SCHEMA_INCOMPATIBLE'
   | 'VALIDATION_FAILED'
   | 'OBJECT_CONFLICT'
+  | 'OBJECT_CORRUPT'
   | 'REGISTRY_UNAVAILABLE'
   | 'S3_UNAVAILABLE'
   | 'S3_REJECTED'
@@ -74,6 +75,17 @@ export class ValidationError extends SinkError {
 export class ConflictError extends SinkError {
   constructor(message: string) {
     super('OBJECT_CONFLICT', message, false);
+  }
+}
+
+/**
+ * A stored object is not what its metadata or its format says (a body whose SHA-256 differs from
+ * content-sha256, a latest pointer that is not the pointer document). Reading it again gives the
+ * same bytes, so it is not retryable; the message names the key.
+ */
+export class CorruptObjectError extends SinkError {
+  constructor(message: string, options: SinkErrorOptions = {}) {
+    super('OBJECT_CORRUPT', message, false, options);
   }
 }
 
