@@ -139,7 +139,7 @@ function field(value: unknown, name: 'type' | 'name' | 'retriable'): unknown {
 }
 
 /** `TYPE: message` of the innermost cause, for an error message that tells the operator what Kafka said. */
-function kafkaReason(error: unknown): string {
+export function kafkaReason(error: unknown): string {
   const chain = causeChain(error);
   const original = chain[chain.length - 1];
   const type = field(original, 'type') ?? field(original, 'name');
