@@ -4,8 +4,9 @@
  */
 import pino, { type Logger } from 'pino';
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** Logs go to stdout, or to `fd` 2 for a command whose stdout is its result (reconcile). */
+export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'tow-and-go-sink' },
     redact: {
@@ -20,5 +21,6 @@ export function createLogger(level: string): Logger {
       ],
       censor: '<redacted>',
     },
-  });
+  };
+  return fd === 1 ? pino(options) : pino(options, pino.destination({ fd, sync: true }));
 }
