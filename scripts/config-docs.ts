@@ -10,6 +10,7 @@ import { SETTINGS } from '../src/config.ts';
 import {
   ConfigError,
   ConflictError,
+  CorruptObjectError,
   DecodeError,
   DependencyRefusedError,
   InputError,
@@ -87,6 +88,10 @@ export const ERROR_CATALOGUE: ReadonlyArray<{ readonly error: SinkError; readonl
   {
     error: new ConflictError('x'),
     what: `A different snapshot (other SHA-256) already owns the key and S3_ON_CONFLICT=dlq; the stored object is kept. ${DEAD_LETTERED}`,
+  },
+  {
+    error: new CorruptObjectError('x'),
+    what: 'Reading the archive back (`get`, `tow-and-go-sink/archive`): a stored body whose SHA-256 differs from its content-sha256, a gzip object that does not inflate, or a latest.json that is not the pointer document. The message names the key; `get` exits 1. Never raised while consuming.',
   },
   { error: new RegistryUnavailableError('x'), what: `The schema registry timed out, was unreachable or answered anything but a 40403 "not found". ${STALLS}` },
   { error: new S3UnavailableError('x'), what: `S3 answered 408, 425, 429 or 5xx, or the request timed out or lost its connection. ${STALLS}` },
