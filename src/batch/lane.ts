@@ -74,6 +74,8 @@ export class PartitionLane {
   #onStop: (() => void) | undefined;
   readonly #commitIntervalMs: number;
   #trailingCommit: NodeJS.Timeout | undefined;
+  /** Records started and not yet settled. Not the window's size: a task leaves the window a few microtasks after it settled. */
+  #running = 0;
 
   constructor(partition: number, control: LaneControl, settings: LaneSettings, processBytes: ByteBudget, work: LaneWork) {
     this.partition = partition;
@@ -141,14 +143,17 @@ export class PartitionLane {
         turn.abandon();
         return false;
       }
+      this.#running++;
       const task = this.#work.run(record, turn, this.control, charge).then(
         (done) => {
+          this.#running--;
           if (!done) return turn.abandon();
           this.#work.finished(record);
           this.#finished.push(record.offset);
           this.#complete(index);
         },
         (error: unknown) => {
+          this.#running--;
           turn.abandon();
           if (isSinkError(error) && error.retryable) {
             this.#work.failed(record, error);
@@ -187,8 +192,10 @@ export class PartitionLane {
     this.#committer.complete(index);
     // The last record in flight landed: commit shortly even if nothing else comes. Not at once:
     // commits share the broker connection with fetches, and one commit per record (a lane goes
-    // idle after almost every small record at moderate rates) doubled p50 latency.
-    if (this.#window.size <= 1) this.#commitSoon();
+    // idle after almost every small record at moderate rates) doubled p50 latency. Counted by
+    // `#running`, not by the window's size: records that settle in the same tick (pointer advances
+    // that coalesce resolve together) all still sit in the window, and none of them would commit.
+    if (this.#running === 0) this.#commitSoon();
     // Only offsets past the watermark matter for a re-fetch; a long-lived lane keeps just those.
     if (this.#finished.length > PRUNE_FINISHED_AT) this.#finished.splice(0, this.#finished.length, ...this.finishedAhead());
   }
