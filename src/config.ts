@@ -71,6 +71,16 @@ export const SETTINGS = {
     'tow-and-go.uploaded',
     'Topic of the uploaded notifications (NOTIFY_UPLOADED=true); needs WRITE and DESCRIBE.',
   ),
+  PUBLISH_CHANGES: setting(
+    bool,
+    'false',
+    "Publish each snapshot's change against the previous archived one on KAFKA_CHANGES_TOPIC (Avro, avro/tow-and-go-change.avsc), before the source offset is committed.",
+  ),
+  KAFKA_CHANGES_TOPIC: setting(
+    z.string().min(1),
+    'tow-and-go.changes',
+    'Topic of the change stream (PUBLISH_CHANGES=true): one partition is used (a constant key); not compacted; max.message.bytes of 2 MiB or more.',
+  ),
   KAFKA_FROM_BEGINNING: setting(bool, 'true', 'Where a group with no committed offset starts: true = earliest (nothing is skipped), false = latest.'),
   KAFKA_SSL: setting(
     bool,
@@ -150,6 +160,11 @@ export const SETTINGS = {
     DESTINATIONS,
     '',
     'Several destinations, as a JSON list of {name, bucket, prefix, region, endpoint, compression} (all but name and bucket optional, defaulting to the S3_* settings above; credentials, SSE, timeouts and S3_ON_CONFLICT are shared). A record is committed only when every destination has it. Empty: one destination, "default", from S3_BUCKET and the rest.',
+  ),
+  LATEST_POINTER: setting(
+    z.enum(['if-match', 'lease', 'off']),
+    'if-match',
+    'Keep <prefix>latest.json pointing at the newest snapshot of each destination, forward only: if-match (conditional writes, atomic on AWS S3), lease (adds a lock object, for stores whose If-Match is not atomic, such as S3Proxy), or off.',
   ),
   MIN_LAST_MODIFIED: setting(int(0, Number.MAX_SAFE_INTEGER), '946684800', 'Oldest accepted last_modified (unix seconds; default 2000-01-01).'),
   MAX_FUTURE_SKEW_SECONDS: setting(int(0, 10 * 365 * 86400), '86400', 'How far past now a last_modified may be.'),

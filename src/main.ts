@@ -4,11 +4,16 @@
  * records that can never be valid, and HTTP for health and metrics.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { LatestPointer } from './archive/latest-pointer.ts';
+import { S3SnapshotArchive } from './archive/snapshot-archive.ts';
+import { ChangePublisher } from './changes/change-publisher.ts';
+import { loadChangeSchema } from './changes/change-record.ts';
 import { AvroCodec, AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
 import { type Config, redactedConfig } from './config.ts';
-import { destinationSettings, kafkaScopeOf, refusalScope, registrySettings, s3Settings } from './config-views.ts';
+import { type DestinationSettings, destinationSettings, kafkaScopeOf, refusalScope, registrySettings, s3Settings } from './config-views.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
 import { logDeadLetterLimits } from './dlq-limits.ts';
 import { type Dependency, describeError } from './errors.ts';
@@ -16,8 +21,10 @@ import { Health, type HttpServer, startHttpServer } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { Pipeline, type PipelineSettings } from './pipeline.ts';
 import { type Check, type KafkaCheckScope, kafkaCheck, type Recheck, recheckUntilAnswered, registryCheck, s3Check, startupChecks } from './preflight.ts';
+import { logProgressEvery } from './progress.ts';
 import { kafkaRefusal } from './refusals.ts';
 import { type AfterLanding, DestinationSet } from './sink/destinations.ts';
+import { AdvanceLatestPointers, PublishChanges } from './sink/landing-steps.ts';
 import { createS3Client, S3Sink, type SnapshotSink } from './sink/s3.ts';
 import { loadUploadedSchema, UploadedNotifier } from './sink/uploaded-notifier.ts';
 import { type BodyBuilder, inlineBodies } from './snapshot-transcoder.ts';
@@ -102,24 +109,36 @@ export function buildAdapters(c: Config, log: Logger, metrics: Metrics): Adapter
   const codec = new AvroCodec(registrySettings(c), loadSnapshotSchema().type);
   const kafka = createKafka(c, log.child({ component: 'kafka' }));
   const producer = createProducer(kafka);
-  const destinations = destinationSettings(c);
-  const after: AfterLanding[] = [];
-  if (c.NOTIFY_UPLOADED) {
-    const encoder = new AvroEncoder(createRegistry(registrySettings(c)), loadUploadedSchema(), valueSubject(c.KAFKA_UPLOADED_TOPIC));
-    const encodings = new Map(destinations.map((d) => [d.name, d.compression === 'gzip' ? 'gzip' : undefined]));
-    after.push(new UploadedNotifier(producer, encoder, c.KAFKA_UPLOADED_TOPIC, encodings));
-  }
+  const destinations = destinationSettings(c).map((d) => ({ ...d, client: createS3Client(d.s3) }));
   const sink = new DestinationSet(
-    destinations.map((d) => ({
-      name: d.name,
-      bucket: d.s3.bucket,
-      prefix: d.prefix,
-      compression: d.compression,
-      store: new S3Sink(createS3Client(d.s3), d.s3),
-    })),
-    { builtWith: destinations[0] ?? { prefix: c.S3_PREFIX, compression: c.S3_COMPRESSION }, metrics, after },
+    destinations.map((d) => ({ name: d.name, bucket: d.s3.bucket, prefix: d.prefix, compression: d.compression, store: new S3Sink(d.client, d.s3) })),
+    { builtWith: destinations[0] ?? { prefix: c.S3_PREFIX, compression: c.S3_COMPRESSION }, metrics, after: afterLanding(c, destinations, producer) },
   );
   return { codec, sink, bodies: buildBodies(c), kafka, producer };
+}
+
+/** What runs once every destination has a snapshot, in this order: latest pointers, change stream, uploaded notification. */
+function afterLanding(c: Config, destinations: readonly (DestinationSettings & { client: S3Client })[], producer: Producer): AfterLanding[] {
+  const steps: AfterLanding[] = [];
+  const registry = () => createRegistry(registrySettings(c));
+  const exclusion = c.LATEST_POINTER;
+  if (exclusion !== 'off') {
+    steps.push(
+      new AdvanceLatestPointers(new Map(destinations.map((d) => [d.name, new LatestPointer(d.client, { bucket: d.s3.bucket, prefix: d.prefix, exclusion })]))),
+    );
+  }
+  const [primary] = destinations;
+  if (c.PUBLISH_CHANGES && primary !== undefined) {
+    const archive = new S3SnapshotArchive(primary.client, { bucket: primary.s3.bucket, prefix: primary.prefix });
+    const encoder = new AvroEncoder(registry(), loadChangeSchema().raw, valueSubject(c.KAFKA_CHANGES_TOPIC));
+    steps.push(new PublishChanges(new ChangePublisher({ archive, encoder, producer }, { topic: c.KAFKA_CHANGES_TOPIC })));
+  }
+  if (c.NOTIFY_UPLOADED) {
+    const encoder = new AvroEncoder(registry(), loadUploadedSchema(), valueSubject(c.KAFKA_UPLOADED_TOPIC));
+    const encodings = new Map(destinations.map((d) => [d.name, d.compression === 'gzip' ? 'gzip' : undefined]));
+    steps.push(new UploadedNotifier(producer, encoder, c.KAFKA_UPLOADED_TOPIC, encodings));
+  }
+  return steps;
 }
 
 /** The start-up checks of a command (src/preflight.ts): Kafka always, the registry and S3 as the command uses them. */
@@ -231,28 +250,13 @@ export async function startConsumerService(c: Config, log: Logger): Promise<Runn
   }
   log.info({ httpPort: http.port, topic: c.KAFKA_TOPIC, groupId: c.KAFKA_GROUP_ID }, 'consuming');
 
-  const progress =
-    c.PROGRESS_INTERVAL_MS > 0
-      ? setInterval(() => {
-          log.info(
-            {
-              records: metrics.records.total(),
-              created: metrics.records.get({ outcome: 'created' }),
-              unchanged: metrics.records.get({ outcome: 'unchanged' }),
-              deadLettered: metrics.records.get({ outcome: 'dead_lettered' }),
-              retries: metrics.retries.total(),
-              stalledPartitions: pipeline.stalled,
-            },
-            'progress',
-          );
-        }, c.PROGRESS_INTERVAL_MS).unref()
-      : undefined;
+  const progress = logProgressEvery(c.PROGRESS_INTERVAL_MS, metrics, () => pipeline.stalled, log);
 
   let stopping: Promise<boolean> | undefined;
   const stop = (reason: string): Promise<boolean> => {
     stopping ??= (async () => {
       log.info({ reason, boundMs: c.SHUTDOWN_TIMEOUT_MS }, 'shutting down: finishing in-flight writes and committing');
-      if (progress !== undefined) clearInterval(progress);
+      progress.stop();
       for (const r of rechecks) r.cancel();
       const graceful = (async () => {
         producerReady.cancel();

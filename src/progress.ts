@@ -8,6 +8,9 @@
  * parse.
  */
 
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics.ts';
+
 export interface ProgressSample {
   readonly done: number;
   readonly total: number;
@@ -114,4 +117,23 @@ export function startProgress(o: ProgressOptions): ProgressHandle {
       }
     },
   };
+}
+
+/** The live service's periodic progress line (PROGRESS_INTERVAL_MS; 0 = none): what it has done since start. */
+export function logProgressEvery(intervalMs: number, metrics: Metrics, stalled: () => number, log: Logger): { stop(): void } {
+  if (intervalMs <= 0) return { stop: () => undefined };
+  const timer = setInterval(() => {
+    log.info(
+      {
+        records: metrics.records.total(),
+        created: metrics.records.get({ outcome: 'created' }),
+        unchanged: metrics.records.get({ outcome: 'unchanged' }),
+        deadLettered: metrics.records.get({ outcome: 'dead_lettered' }),
+        retries: metrics.retries.total(),
+        stalledPartitions: stalled(),
+      },
+      'progress',
+    );
+  }, intervalMs).unref();
+  return { stop: () => clearInterval(timer) };
 }

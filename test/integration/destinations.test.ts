@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { contentHash } from '../../src/content-hash.ts';
 import { type RunningService, startConsumerService } from '../../src/main.ts';
 import { objectBody, type Snapshot } from '../../src/snapshot.ts';
-import { consumeAvroWithPython, readS3WithBoto3 } from '../support/interop.ts';
+import { consumeAvroWithPython, readS3WithBoto3, withoutPointer } from '../support/interop.ts';
 import { landsExactly } from '../support/landing.ts';
 import { watchCommits } from '../support/ledger.ts';
 import {
@@ -98,8 +98,20 @@ describe('several S3 destinations', () => {
     expect(await commits.stop(), 'committed offsets that went backwards').toBe(0);
     expect(await readTopic(t.dlqTopic)).toEqual([]);
     // The emptied bucket holds the second half, gzipped, under its own prefix (the first half went with the bucket).
-    expect(await readS3WithBoto3('mirror/', mirror)).toEqual(bodiesOf('mirror/', during));
-    expect(await readS3WithBoto3(t.prefix)).toEqual(bodiesOf(t.prefix, all));
+    const newest = all.reduce((a, b) => (b.last_modified > a.last_modified ? b : a));
+    for (const [bucket, prefix, list] of [
+      [mirror, 'mirror/', during],
+      ['tow-and-go', t.prefix, all],
+    ] as const) {
+      const { snapshots: stored, pointer } = withoutPointer(await readS3WithBoto3(prefix, bucket), prefix);
+      expect(stored).toEqual(bodiesOf(prefix, list));
+      // Each destination's latest pointer names its copy of the newest snapshot.
+      expect(pointer).toMatchObject({
+        key: `${prefix}${newest.last_modified}.json`,
+        last_modified: newest.last_modified,
+        content_sha256: contentHash(objectBody(newest)),
+      });
+    }
 
     // Every object in each destination was announced, with its hash, size and the ETag S3 has for it.
     const notes = await consumeAvroWithPython(uploaded);

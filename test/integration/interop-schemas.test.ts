@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSnapshotSchema } from '../../src/codec.ts';
 import { DLQ_HEADER } from '../../src/dlq.ts';
 import type { Snapshot } from '../../src/snapshot.ts';
-import { type PythonRecord, producePython, readS3WithBoto3, registerOverRest, setCompatibility } from '../support/interop.ts';
+import { type PythonRecord, producePython, readS3WithBoto3, registerOverRest, setCompatibility, withoutPointer } from '../support/interop.ts';
 import {
   allCommitted,
   baseTime,
@@ -214,8 +214,10 @@ describe('writer schemas from producers nobody here wrote (python3-avro + librdk
     }
 
     for (const [key, snapshot] of expected) expect(JSON.parse((await getObject(key)).body), key).toEqual(snapshot);
-    const viaBoto3 = await readS3WithBoto3(t.prefix);
+    const { snapshots: viaBoto3, pointer } = withoutPointer(await readS3WithBoto3(t.prefix), t.prefix);
     expect(Object.keys(viaBoto3).sort()).toEqual(wantKeys);
+    // The latest pointer names the newest snapshot landed.
+    expect(pointer?.key).toBe(wantKeys.at(-1));
     for (const [key, body] of Object.entries(viaBoto3)) expect(JSON.parse(body), `boto3 ${key}`).toEqual(expected.get(key));
 
     const { committed, end } = await offsets(t);

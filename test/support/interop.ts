@@ -92,6 +92,15 @@ export async function readS3WithBoto3(prefix: string, bucket = 'tow-and-go'): Pr
   return JSON.parse(await runPython(READ_S3, [prefix, bucket], '')) as Record<string, string>;
 }
 
+/** boto3's view split: the snapshot bodies, and the latest pointer parsed (undefined when there is none). */
+export function withoutPointer(
+  bodies: Record<string, string>,
+  prefix: string,
+): { snapshots: Record<string, string>; pointer: Record<string, unknown> | undefined } {
+  const { [`${prefix}latest.json`]: pointer, ...snapshots } = bodies;
+  return { snapshots, pointer: pointer === undefined ? undefined : (JSON.parse(pointer) as Record<string, unknown>) };
+}
+
 const CONSUME_AVRO = `
 import io, json, struct, sys, urllib.request
 import avro.io, avro.schema

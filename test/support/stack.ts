@@ -136,7 +136,17 @@ export async function produceRaw(
   }
 }
 
+/**
+ * The snapshot objects under the prefix (with S3Proxy's temporary files of writes in progress).
+ * The latest pointer, its lock and their temporary files (`<prefix>latest.json…`) are left out:
+ * tests of the pointer read it on their own.
+ */
 export async function listKeys(prefix: string): Promise<string[]> {
+  return (await listAllKeys(prefix)).filter((k) => !k.startsWith(`${prefix}latest.json`));
+}
+
+/** Every key under the prefix, the latest pointer included. */
+export async function listAllKeys(prefix: string): Promise<string[]> {
   const client = s3();
   const keys: string[] = [];
   let token: string | undefined;
