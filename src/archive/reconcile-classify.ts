@@ -6,10 +6,11 @@
  * 1. outside, `time_range`: its Kafka timestamp is outside an ISO `--from`/`--to` bound. Offsets
  *    bound the range, but CreateTime need not be monotonic, so the records inside the offset bounds
  *    are filtered by timestamp exactly as `replay` does (it skips the same records).
- * 2. written: the object at its key has its content-sha256 and names this record (topic, partition,
- *    offset) as its source.
- * 3. duplicate: the object at its key has its content-sha256 but was written from another record:
- *    an identical re-publish (or a replay from another topic).
+ * 2. written: every destination's object at its key has its content-sha256, and the first
+ *    destination's (the one the pipeline builds the object for) names this record (topic,
+ *    partition, offset) as its source.
+ * 3. duplicate: every destination's object has its content-sha256, but the first destination's was
+ *    written from another record: an identical re-publish (or a replay from another topic).
  * 4. dead_lettered: a DLQ record's headers name this topic, partition and offset.
  * 5. unaccounted, `undecodable`: it cannot be made into a snapshot at all (null value, bad wire
  *    format, unknown or incompatible schema, bad Avro, a link that is not valid).
@@ -19,9 +20,12 @@
  *    is in the DLQ was already counted at 4, and one whose object exists at 2 or 3.)
  * 7. unaccounted, `undecodable`: a snapshot the current settings refuse for another reason (too many
  *    links, too far in the future). The consumer would dead-letter it; it is not in the DLQ.
- * 8. unaccounted, `missing`: no object at its key.
- * 9. unaccounted, `conflict`: an object at its key with another content-sha256 (or none recorded).
+ * 8. unaccounted, `conflict`: a destination holds an object at its key with another content-sha256
+ *    (or none recorded).
+ * 9. unaccounted, `missing`: some destination has no object at its key (and none conflicts).
  * A matching object comes before the DLQ on purpose: what matters is that the snapshot is in S3.
+ * With several destinations (S3_DESTINATIONS) a record is accounted for by S3 only when every
+ * destination has it, as the pipeline commits a record only then.
  */
 
 /** Where an object says it came from (its source-* metadata). */
@@ -44,9 +48,16 @@ export type Acceptance =
   | { readonly kind: 'before_min' }
   | { readonly kind: 'refused'; readonly code: string; readonly reason: string };
 
-/** The record as a snapshot: its key and hash, or why it is none. */
+/** One destination's object for the record's key. */
+export interface Copy {
+  readonly destination: string;
+  readonly key: string;
+  readonly stored: StoredObject | undefined;
+}
+
+/** The record as a snapshot: its hash and every destination's copy (the first is the pipeline's), or why it is none. */
 export type Body =
-  | { readonly kind: 'built'; readonly key: string; readonly sha256: string; readonly acceptance: Acceptance; readonly stored: StoredObject | undefined }
+  | { readonly kind: 'built'; readonly sha256: string; readonly acceptance: Acceptance; readonly copies: readonly Copy[] }
   | { readonly kind: 'undecodable'; readonly code: string; readonly reason: string };
 
 /** A DLQ record's error headers, as far as reconcile needs them. */
@@ -71,8 +82,8 @@ export type Verdict =
   | { readonly kind: 'duplicate'; readonly of: Lineage }
   | { readonly kind: 'dead_lettered'; readonly entry: DeadLetterEntry }
   | { readonly kind: 'outside'; readonly why: 'time_range' | 'before_min_last_modified' }
-  | { readonly kind: 'missing'; readonly key: string }
-  | { readonly kind: 'conflict'; readonly key: string; readonly stored: StoredObject; readonly ours: string }
+  | { readonly kind: 'missing'; readonly key: string; readonly destinations: readonly string[] }
+  | { readonly kind: 'conflict'; readonly key: string; readonly destination: string; readonly stored: StoredObject; readonly ours: string }
   | { readonly kind: 'undecodable'; readonly key: string | undefined; readonly code: string; readonly reason: string };
 
 export type UnaccountedKind = 'missing' | 'conflict' | 'undecodable';
@@ -86,8 +97,9 @@ export function classify(f: RecordFacts): Verdict {
   if (!f.inTimeRange) return { kind: 'outside', why: 'time_range' };
   const body = f.body;
   if (body === undefined) throw new Error(`reconcile: ${f.topic}/${f.partition}@${f.offset} is in range but was not examined`);
-  if (body.kind === 'built' && body.stored !== undefined && body.stored.sha256 === body.sha256) {
-    const from = body.stored.lineage;
+  const primary = body.kind === 'built' ? body.copies[0] : undefined;
+  if (body.kind === 'built' && primary?.stored !== undefined && body.copies.every((c) => c.stored?.sha256 === body.sha256)) {
+    const from = primary.stored.lineage;
     const same = from.topic === f.topic && from.partition === String(f.partition) && from.offset === f.offset;
     return same ? { kind: 'written' } : { kind: 'duplicate', of: from };
   }
@@ -95,20 +107,24 @@ export function classify(f: RecordFacts): Verdict {
   if (body.kind === 'undecodable') return { kind: 'undecodable', key: undefined, code: body.code, reason: body.reason };
   const acceptance = body.acceptance;
   if (acceptance.kind === 'before_min') return { kind: 'outside', why: 'before_min_last_modified' };
-  if (acceptance.kind === 'refused') return { kind: 'undecodable', key: body.key, code: acceptance.code, reason: acceptance.reason };
-  if (body.stored === undefined) return { kind: 'missing', key: body.key };
-  return { kind: 'conflict', key: body.key, stored: body.stored, ours: body.sha256 };
+  if (acceptance.kind === 'refused') return { kind: 'undecodable', key: primary?.key, code: acceptance.code, reason: acceptance.reason };
+  for (const c of body.copies) {
+    if (c.stored !== undefined && c.stored.sha256 !== body.sha256)
+      return { kind: 'conflict', key: c.key, destination: c.destination, stored: c.stored, ours: body.sha256 };
+  }
+  const lacking = body.copies.filter((c) => c.stored === undefined);
+  return { kind: 'missing', key: lacking[0]?.key ?? primary?.key ?? '', destinations: lacking.map((c) => c.destination) };
 }
 
 /** Why an unaccounted record is unaccounted, in one phrase for its stderr line. */
 export function why(v: Extract<Verdict, { kind: UnaccountedKind }>): string {
   switch (v.kind) {
     case 'missing':
-      return 'no object at its key';
+      return `no object at its key in destination ${v.destinations.join(', ')}`;
     case 'conflict': {
       const from = v.stored.lineage;
       const source = from.offset === undefined ? 'no recorded source' : `written from ${from.topic}/${from.partition}@${from.offset}`;
-      return `the object holds another snapshot (content-sha256 ${v.stored.sha256 ?? 'not recorded'}, ${source}; this record's is ${v.ours})`;
+      return `the object in destination ${v.destination} holds another snapshot (content-sha256 ${v.stored.sha256 ?? 'not recorded'}, ${source}; this record's is ${v.ours})`;
     }
     case 'undecodable':
       return `${v.code}: ${v.reason}; and it is not in the DLQ`;

@@ -10,18 +10,17 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Message } from 'kafkajs';
-import { AvroCodec, loadSnapshotSchema } from '../codec.ts';
 import type { Config } from '../config.ts';
+import { destinationSettings } from '../config-views.ts';
 import { InputError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
-import { buildBodies, buildPipeline, refusalScope, registrySettings, s3Settings, startupChecksOf } from '../main.ts';
+import { buildAdapters, buildPipeline, refusalScope, startupChecksOf } from '../main.ts';
 import { Metrics } from '../metrics.ts';
 import { type KafkaCheckScope, startupChecks } from '../preflight.ts';
 import { startProgress } from '../progress.ts';
 import { kafkaRefusal } from '../refusals.ts';
 import { parseFrom, parseTo } from '../replay.ts';
-import { createS3Client, S3Sink } from '../sink/s3.ts';
-import { createKafka, createProducer } from '../source/kafka.ts';
+import { createS3Client } from '../sink/s3.ts';
 import { runReconcile } from './reconcile.ts';
 import { unaccountedLine } from './reconcile-classify.ts';
 import { BodyInspector, ObjectHeads, type RetrySettings } from './reconcile-inspect.ts';
@@ -94,24 +93,23 @@ async function reconcileChecked(
   log: ReturnType<typeof createLogger>,
 ): Promise<number> {
   const retry: RetrySettings = { retryInitialMs: config.RETRY_INITIAL_MS, retryMaxMs: config.RETRY_MAX_MS, attempts: ATTEMPTS };
-  const codec = new AvroCodec(registrySettings(config), loadSnapshotSchema().type);
-  const bodies = buildBodies(config);
-  const kafka = createKafka(config, log.child({ component: 'kafka' }));
-  const s3 = s3Settings(config);
-  // The repair writes conditionally whatever S3_ON_CONFLICT says: a conflict is reported, never overwritten.
-  const sink = new S3Sink(createS3Client(s3), { ...s3, onConflict: 'dlq' });
-  const client = createS3Client(s3);
+  // The repair writes through the live service's adapters (every destination, and what follows a
+  // landing), but conditionally whatever S3_ON_CONFLICT says: a conflict is reported, never overwritten.
+  const adapters = buildAdapters({ ...config, S3_ON_CONFLICT: 'dlq' }, log.child({ component: 'repair' }), new Metrics());
+  const { codec, bodies, kafka, producer } = adapters;
+  const destinations = destinationSettings(config).map((d) => ({ name: d.name, prefix: d.prefix, client: createS3Client(d.s3), s3: d.s3 }));
   const limits = { minLastModified: config.MIN_LAST_MODIFIED, maxFutureSkewSeconds: config.MAX_FUTURE_SKEW_SECONDS, maxLinks: config.MAX_LINKS };
   const held: Message[] = [];
   const repairPipeline = buildPipeline(config, {
     codec,
-    sink,
+    sink: adapters.sink,
     bodies,
-    producer: holdingDeadLetters(createProducer(kafka), (m) => held.push(m)),
+    producer: holdingDeadLetters(producer, (m) => held.push(m)),
     // Its dead-letter warnings would be false (nothing is sent); the repair logs what it does.
     log: log.child({ component: 'repair' }, { level: 'error' }),
     metrics: new Metrics(),
   });
+  let connected = false;
   try {
     const result = await runReconcile(
       {
@@ -126,11 +124,18 @@ async function reconcileChecked(
       },
       {
         kafka,
-        inspector: new BodyInspector(codec, bodies, { prefix: config.S3_PREFIX, limits, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, retry }, log),
-        heads: new ObjectHeads(client, { bucket: config.S3_BUCKET, timeoutMs: config.S3_TIMEOUT_MS, retry }, log),
+        inspector: new BodyInspector(codec, bodies, { limits, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, retry }, log),
+        destinations: destinations.map((d) => ({
+          name: d.name,
+          prefix: d.prefix,
+          heads: new ObjectHeads(d.client, { bucket: d.s3.bucket, timeoutMs: d.s3.timeoutMs, retry }, log),
+        })),
         ...(o.repair
           ? {
               repair: async (records) => {
+                // The uploaded notification and the change stream (when on) send with it; dead letters never do.
+                await producer.connect();
+                connected = true;
                 await repairMissing(repairPipeline, records, ATTEMPTS, log);
                 if (held.length > 0) log.warn({ records: held.length }, 'repair: records that now conflict were not dead-lettered; they are reported');
               },
@@ -157,7 +162,8 @@ async function reconcileChecked(
     return result.unaccounted.length > 0 ? 1 : 0;
   } finally {
     await bodies.close();
-    await sink.close();
-    client.destroy();
+    await adapters.sink.close();
+    for (const d of destinations) d.client.destroy();
+    if (connected) await producer.disconnect();
   }
 }

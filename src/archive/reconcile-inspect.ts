@@ -1,7 +1,8 @@
 /**
- * `tow-and-go reconcile`, the facts of one record: its key and content hash, computed exactly as
- * the pipeline computes them (the codec's frame, then the BodyBuilder the pipeline uses, then
- * objectKey), what the current settings say of it, and what HeadObject says about its key.
+ * `tow-and-go reconcile`, the facts of one record: its last_modified (its key, with objectKey) and
+ * content hash, computed exactly as the pipeline computes them (the codec's frame, then the
+ * BodyBuilder the pipeline uses), what the current settings say of it, and what HeadObject says
+ * about its key.
  *
  * Registry and S3 failures that may pass are retried with backoff, a bounded number of times, and
  * then fail the run: a reconcile that counted a record as undecodable or missing because a
@@ -13,9 +14,9 @@ import type { Logger } from 'pino';
 import { isSinkError, type SinkError } from '../errors.ts';
 import type { RecordDecoder } from '../pipeline.ts';
 import { classifyS3Error, httpStatus } from '../sink/s3.ts';
-import { objectKey, type SnapshotLimits } from '../snapshot.ts';
+import type { SnapshotLimits } from '../snapshot.ts';
 import type { BodyBuilder } from '../snapshot-transcoder.ts';
-import type { Acceptance, Body, StoredObject } from './reconcile-classify.ts';
+import type { Acceptance, StoredObject } from './reconcile-classify.ts';
 
 export interface RetrySettings {
   readonly retryInitialMs: number;
@@ -48,15 +49,19 @@ export async function withRetries<T>(what: string, work: () => Promise<T>, s: Re
 const ANY_LIMITS: SnapshotLimits = { minLastModified: 0, maxFutureSkewSeconds: 1e12, maxLinks: Number.MAX_SAFE_INTEGER };
 
 export interface InspectSettings {
-  readonly prefix: string;
   readonly limits: SnapshotLimits;
   readonly maxPayloadBytes: number;
   readonly retry: RetrySettings;
 }
 
-type Attempt = { ok: true; key: string; sha256: string } | { ok: false; error: SinkError };
+type Attempt = { ok: true; lastModified: number; sha256: string } | { ok: false; error: SinkError };
 
-/** Key, hash and acceptance of a record's snapshot, or why it has none. */
+/** A record's snapshot as reconcile needs it, or why it is none. */
+export type Inspected =
+  | { readonly kind: 'built'; readonly lastModified: number; readonly sha256: string; readonly acceptance: Acceptance }
+  | { readonly kind: 'undecodable'; readonly code: string; readonly reason: string };
+
+/** last_modified, hash and acceptance of a record's snapshot, or why it has none. */
 export class BodyInspector {
   readonly #decoder: RecordDecoder;
   readonly #bodies: BodyBuilder;
@@ -76,14 +81,14 @@ export class BodyInspector {
    * under the current limits without MIN_LAST_MODIFIED, to tell a record that is merely older than
    * the kept history from one that is refused for something else.
    */
-  async body(value: Buffer | null, nowSeconds: number): Promise<Omit<Extract<Body, { kind: 'built' }>, 'stored'> | Extract<Body, { kind: 'undecodable' }>> {
+  async body(value: Buffer | null, nowSeconds: number): Promise<Inspected> {
     const strict = await this.#attempt(value, this.#s.limits, this.#s.maxPayloadBytes, nowSeconds);
-    if (strict.ok) return { kind: 'built', key: strict.key, sha256: strict.sha256, acceptance: { kind: 'accepted' } };
+    if (strict.ok) return { kind: 'built', lastModified: strict.lastModified, sha256: strict.sha256, acceptance: { kind: 'accepted' } };
     const any = await this.#attempt(value, ANY_LIMITS, Number.MAX_SAFE_INTEGER, nowSeconds);
     if (!any.ok) return { kind: 'undecodable', code: strict.error.code, reason: strict.error.message };
     const olderOnly = await this.#attempt(value, { ...this.#s.limits, minLastModified: 0 }, this.#s.maxPayloadBytes, nowSeconds);
     const acceptance: Acceptance = olderOnly.ok ? { kind: 'before_min' } : { kind: 'refused', code: strict.error.code, reason: strict.error.message };
-    return { kind: 'built', key: any.key, sha256: any.sha256, acceptance };
+    return { kind: 'built', lastModified: any.lastModified, sha256: any.sha256, acceptance };
   }
 
   #attempt(value: Buffer | null, limits: SnapshotLimits, maxPayloadBytes: number, nowSeconds: number): Promise<Attempt> {
@@ -93,7 +98,7 @@ export class BodyInspector {
         try {
           const framed = await this.#decoder.frame(value, maxPayloadBytes);
           const built = await this.#bodies.build(framed, limits, nowSeconds);
-          return { ok: true, key: objectKey(this.#s.prefix, { last_modified: built.lastModified }), sha256: built.sha256 };
+          return { ok: true, lastModified: built.lastModified, sha256: built.sha256 };
         } catch (error) {
           if (isSinkError(error) && !error.retryable) return { ok: false, error };
           throw error;

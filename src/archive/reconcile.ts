@@ -5,8 +5,8 @@
  * 2. The whole DLQ topic is read once, into an index by the source topic, partition and offset its
  *    headers name.
  * 3. The range is read; each record is decoded and hashed as the pipeline does it
- *    (reconcile-inspect.ts), its key asked with HeadObject (at most `concurrency` records at once),
- *    and classified (reconcile-classify.ts).
+ *    (reconcile-inspect.ts), its key asked with HeadObject at every destination (at most
+ *    `concurrency` records at once), and classified (reconcile-classify.ts).
  * 4. With --repair, the missing records are written through the pipeline (reconcile-repair.ts) and
  *    their keys asked again.
  *
@@ -23,7 +23,9 @@ import type { Pipeline } from '../pipeline.ts';
 import type { ProgressSample } from '../progress.ts';
 import { type PartitionRange, type ReplayEnd, type ReplayStart, resolveRanges, runReplay } from '../replay.ts';
 import { ReplayTracker } from '../replay-tracker.ts';
+import { objectKey } from '../snapshot.ts';
 import {
+  type Copy,
   classify,
   type DeadLetterEntry,
   deadLetterSource,
@@ -36,6 +38,13 @@ import {
   type Verdict,
 } from './reconcile-classify.ts';
 import type { BodyInspector, ObjectHeads } from './reconcile-inspect.ts';
+
+/** A destination as reconcile asks it: its name, its prefix and its HeadObject. */
+export interface DestinationHeads {
+  readonly name: string;
+  readonly prefix: string;
+  readonly heads: ObjectHeads;
+}
 
 export interface ReconcileSettings {
   readonly topic: string;
@@ -53,7 +62,8 @@ export interface ReconcileSettings {
 export interface ReconcileParts {
   readonly kafka: Kafka;
   readonly inspector: BodyInspector;
-  readonly heads: ObjectHeads;
+  /** Every destination, the pipeline's (the first of S3_DESTINATIONS) first. */
+  readonly destinations: readonly DestinationHeads[];
   /** Writes the missing records (--repair); absent: report only. */
   readonly repair?: (records: readonly SourceRecord[]) => Promise<void>;
   /** Shows the read's progress while it runs; returns its stop. */
@@ -109,7 +119,7 @@ export async function runReconcile(s: ReconcileSettings, p: ReconcileParts): Pro
     if (p.repair !== undefined && missing.length > 0) {
       p.log.info({ records: missing.length }, 'reconcile: repairing the missing records');
       await p.repair(missing.map((u) => u.record));
-      for (const u of missing) await recheck(u, p.heads, tally);
+      for (const u of missing) await recheck(u, p.destinations, tally);
     }
     const unaccounted = found
       .flatMap((u) => (isUnaccounted(u.verdict) ? [{ facts: u.facts, verdict: u.verdict }] : []))
@@ -121,12 +131,30 @@ export async function runReconcile(s: ReconcileSettings, p: ReconcileParts): Pro
   }
 }
 
-/** Asks S3 again for a repaired record's key and replaces its verdict. */
-async function recheck(u: { facts: RecordFacts; verdict: Verdict }, heads: ObjectHeads, tally: Tally): Promise<void> {
+/** Every destination's copy of the snapshot with this last_modified. */
+function copiesOf(destinations: readonly DestinationHeads[], lastModified: number): Promise<Copy[]> {
+  return Promise.all(
+    destinations.map(async (d) => {
+      const key = objectKey(d.prefix, { last_modified: lastModified });
+      return { destination: d.name, key, stored: await d.heads.get(key) };
+    }),
+  );
+}
+
+/** Asks S3 again for a repaired record's keys and replaces its verdict. */
+async function recheck(u: { facts: RecordFacts; verdict: Verdict }, destinations: readonly DestinationHeads[], tally: Tally): Promise<void> {
   const body = u.facts.body;
   if (body?.kind !== 'built') return;
-  heads.forget(body.key);
-  const facts: RecordFacts = { ...u.facts, body: { ...body, stored: await heads.get(body.key) } };
+  const byName = new Map(destinations.map((d) => [d.name, d.heads]));
+  const copies = await Promise.all(
+    body.copies.map(async (c) => {
+      const heads = byName.get(c.destination);
+      if (heads === undefined) return c;
+      heads.forget(c.key);
+      return { ...c, stored: await heads.get(c.key) };
+    }),
+  );
+  const facts: RecordFacts = { ...u.facts, body: { ...body, copies } };
   const after = classify(facts);
   tally.replace(u.verdict, after);
   u.facts = facts;
@@ -172,7 +200,8 @@ async function examineRange(
     if (!inTimeRange(r.timestamp, fromMs, toMs)) return { ...base, inTimeRange: false, body: undefined };
     const body = await p.inspector.body(r.value, p.nowSeconds());
     if (body.kind === 'undecodable') return { ...base, inTimeRange: true, body };
-    return { ...base, inTimeRange: true, body: { ...body, stored: await p.heads.get(body.key) } };
+    const built = { kind: 'built', sha256: body.sha256, acceptance: body.acceptance, copies: await copiesOf(p.destinations, body.lastModified) } as const;
+    return { ...base, inTimeRange: true, body: built };
   };
   await readRange(s, p, s.topic, tracker, async (records) => {
     await Promise.all(

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -210,7 +211,15 @@ describe('reconcile', () => {
       consumer = spawnConsumer(t);
       processes.push(consumer);
     }
-    await waitFor(`every offset committed (seed ${seed})`, () => allCommitted(t), 120_000, 500);
+    await waitFor(`every offset committed (seed ${seed})`, () => allCommitted(t), 120_000, 500).catch(async (error: unknown) => {
+      const port = await consumer.httpPort();
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.text());
+      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+      const state = JSON.stringify(await offsets(t), (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v));
+      const logs = processes.map((p) => p.output()).join('\n=== next process ===\n');
+      writeFileSync(`/tmp/reconcile-consumers-${seed}.log`, `${state}\n${health}\n${metrics}\n${logs}`);
+      throw error;
+    });
     consumer.child.kill('SIGTERM');
     expect(await consumer.exited).toBe(0);
     expect(await listKeys(t.prefix)).toHaveLength(all.length);

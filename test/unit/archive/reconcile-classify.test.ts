@@ -22,7 +22,16 @@ function stored(sha256: string | undefined, offset = '7', partition = '1', topic
 }
 
 function built(s: StoredObject | undefined, acceptance: Extract<Body, { kind: 'built' }>['acceptance'] = { kind: 'accepted' }): Body {
-  return { kind: 'built', key: KEY, sha256: OURS, acceptance, stored: s };
+  return { kind: 'built', sha256: OURS, acceptance, copies: [{ destination: 'default', key: KEY, stored: s }] };
+}
+
+/** Two destinations: the pipeline's first, a second with its own prefix. */
+function twoCopies(first: StoredObject | undefined, second: StoredObject | undefined): Body {
+  const copies = [
+    { destination: 'primary', key: KEY, stored: first },
+    { destination: 'backup', key: `b/${KEY}`, stored: second },
+  ];
+  return { kind: 'built', sha256: OURS, acceptance: { kind: 'accepted' }, copies };
 }
 
 const UNDECODABLE: Body = { kind: 'undecodable', code: 'WIRE_FORMAT_INVALID', reason: 'wrong magic byte 110' };
@@ -72,11 +81,29 @@ describe('reconcile classification', () => {
   });
 
   it('missing: no object at the key', () => {
-    expect(classify(facts(built(undefined)))).toEqual({ kind: 'missing', key: KEY });
+    expect(classify(facts(built(undefined)))).toEqual({ kind: 'missing', key: KEY, destinations: ['default'] });
+  });
+
+  it('with several destinations, S3 accounts for a record only when every destination has it', () => {
+    expect(classify(facts(twoCopies(stored(OURS), stored(OURS, '3'))))).toEqual({ kind: 'written' });
+    expect(classify(facts(twoCopies(stored(OURS, '3'), stored(OURS))))).toEqual({ kind: 'duplicate', of: stored(OURS, '3').lineage });
+    expect(classify(facts(twoCopies(stored(OURS), undefined)))).toEqual({ kind: 'missing', key: `b/${KEY}`, destinations: ['backup'] });
+    expect(classify(facts(twoCopies(undefined, undefined)))).toEqual({ kind: 'missing', key: KEY, destinations: ['primary', 'backup'] });
+    // A conflict anywhere outweighs a copy missing elsewhere: the repair must not be asked to write it.
+    expect(classify(facts(twoCopies(undefined, stored(OTHER))))).toEqual({
+      kind: 'conflict',
+      key: `b/${KEY}`,
+      destination: 'backup',
+      stored: stored(OTHER),
+      ours: OURS,
+    });
+    expect(classify(facts(twoCopies(stored(OURS), stored(OTHER)), { deadLetter: DEAD })).kind).toBe('dead_lettered');
   });
 
   it('conflict: another hash at the key, or none recorded', () => {
-    for (const s of [stored(OTHER), stored(undefined)]) expect(classify(facts(built(s)))).toEqual({ kind: 'conflict', key: KEY, stored: s, ours: OURS });
+    for (const s of [stored(OTHER), stored(undefined)]) {
+      expect(classify(facts(built(s)))).toEqual({ kind: 'conflict', key: KEY, destination: 'default', stored: s, ours: OURS });
+    }
   });
 
   it('a record in range that was not examined is a bug, not a verdict', () => {
@@ -84,7 +111,7 @@ describe('reconcile classification', () => {
   });
 
   it('one stderr line per unaccounted record names partition, offset, key and why', () => {
-    const line = unaccountedLine(facts(undefined), { kind: 'conflict', key: KEY, stored: stored(OTHER, '3'), ours: OURS });
+    const line = unaccountedLine(facts(undefined), { kind: 'conflict', key: KEY, destination: 'default', stored: stored(OTHER, '3'), ours: OURS });
     expect(JSON.parse(line)).toEqual({
       unaccounted: {
         topic: 't',
@@ -92,7 +119,7 @@ describe('reconcile classification', () => {
         offset: '7',
         key: KEY,
         why: 'conflict',
-        detail: `the object holds another snapshot (content-sha256 ${OTHER}, written from t/1@3; this record's is ${OURS})`,
+        detail: `the object in destination default holds another snapshot (content-sha256 ${OTHER}, written from t/1@3; this record's is ${OURS})`,
       },
     });
     const undecodable = JSON.parse(unaccountedLine(facts(undefined), { kind: 'undecodable', key: undefined, code: 'PAYLOAD_NULL', reason: 'null' }));
@@ -109,9 +136,9 @@ describe('reconcile tally', () => {
       { kind: 'duplicate', of: { topic: 't', partition: '0', offset: '1' } },
       { kind: 'dead_lettered', entry: DEAD },
       { kind: 'outside', why: 'time_range' },
-      { kind: 'missing', key: KEY },
-      { kind: 'missing', key: 'other' },
-      { kind: 'conflict', key: KEY, stored: stored(OTHER), ours: OURS },
+      { kind: 'missing', key: KEY, destinations: ['default'] },
+      { kind: 'missing', key: 'other', destinations: ['default'] },
+      { kind: 'conflict', key: KEY, destination: 'default', stored: stored(OTHER), ours: OURS },
       { kind: 'undecodable', key: undefined, code: 'PAYLOAD_NULL', reason: 'null' },
     ];
     for (const v of verdicts) tally.add(v);
@@ -125,9 +152,12 @@ describe('reconcile tally', () => {
       repaired: 0,
     });
     expect(tally.unaccounted).toBe(4);
-    tally.replace({ kind: 'missing', key: KEY }, { kind: 'written' });
+    tally.replace({ kind: 'missing', key: KEY, destinations: ['default'] }, { kind: 'written' });
     // Lost a race during the repair: still unaccounted, now as a conflict, and not repaired.
-    tally.replace({ kind: 'missing', key: 'other' }, { kind: 'conflict', key: 'other', stored: stored(OTHER), ours: OURS });
+    tally.replace(
+      { kind: 'missing', key: 'other', destinations: ['default'] },
+      { kind: 'conflict', key: 'other', destination: 'default', stored: stored(OTHER), ours: OURS },
+    );
     expect(tally.counts).toMatchObject({ records: 8, written: 2, unaccounted: { missing: 0, conflict: 2, undecodable: 1 }, repaired: 1 });
     expect(tally.unaccounted).toBe(3);
   });

@@ -15,7 +15,7 @@ const retry = { retryInitialMs: 1, retryMaxMs: 2, attempts: 3 };
 const limits = { minLastModified: NOW - 1000, maxFutureSkewSeconds: 60, maxLinks: 2 };
 
 function inspector(decoder = new FakeDecoder()): BodyInspector {
-  return new BodyInspector(decoder, inlineBodies, { prefix: 'p/', limits, maxPayloadBytes: 1_000_000, retry }, log);
+  return new BodyInspector(decoder, inlineBodies, { limits, maxPayloadBytes: 1_000_000, retry }, log);
 }
 
 function value(lastModified: number, links: { link_id: number; segment_id: number | null }[] = [{ link_id: 1, segment_id: null }]): Buffer {
@@ -23,18 +23,18 @@ function value(lastModified: number, links: { link_id: number; segment_id: numbe
 }
 
 describe('reconcile: a record as the pipeline would build it', () => {
-  it('gives the key and the hash of the canonical body, accepted under the current limits', async () => {
+  it('gives the last_modified and the hash of the canonical body, accepted under the current limits', async () => {
     const body = await inspector().body(value(NOW), NOW);
     const json = objectBody({ last_modified: NOW, tow_and_go: [{ link_id: 1, segment_id: null }] });
-    expect(body).toEqual({ kind: 'built', key: `p/${NOW}.json`, sha256: contentHash(json), acceptance: { kind: 'accepted' } });
+    expect(body).toEqual({ kind: 'built', lastModified: NOW, sha256: contentHash(json), acceptance: { kind: 'accepted' } });
   });
 
-  it('still gives key and hash for a snapshot the limits refuse, and says which rule refuses it', async () => {
+  it('still gives last_modified and hash for a snapshot the limits refuse, and says which rule refuses it', async () => {
     const old = await inspector().body(value(NOW - 5000), NOW);
-    expect(old).toMatchObject({ kind: 'built', key: `p/${NOW - 5000}.json`, acceptance: { kind: 'before_min' } });
+    expect(old).toMatchObject({ kind: 'built', lastModified: NOW - 5000, acceptance: { kind: 'before_min' } });
     const links = [1, 2, 3].map((link_id) => ({ link_id, segment_id: null }));
     const big = await inspector().body(value(NOW, links), NOW);
-    expect(big).toMatchObject({ kind: 'built', key: `p/${NOW}.json`, acceptance: { kind: 'refused', code: 'VALIDATION_FAILED' } });
+    expect(big).toMatchObject({ kind: 'built', lastModified: NOW, acceptance: { kind: 'refused', code: 'VALIDATION_FAILED' } });
     // Old and too big: refused for its size, not merely older than the kept history.
     expect(await inspector().body(value(NOW - 5000, links), NOW)).toMatchObject({ acceptance: { kind: 'refused' } });
   });
