@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TallyCounts } from '../../src/archive/reconcile-classify.ts';
@@ -34,6 +35,7 @@ import {
   spawnConsumer,
   type TestEnv,
   testEnv,
+  uniqueName,
   waitFor,
   withAdmin,
 } from '../support/stack.ts';
@@ -48,6 +50,7 @@ interface Unaccounted {
   readonly offset: string;
   readonly key: string | null;
   readonly why: string;
+  readonly detail: string;
 }
 
 interface Run {
@@ -187,6 +190,53 @@ describe('reconcile', () => {
     expect(await readTopic(t.dlqTopic)).toHaveLength(1);
   }, 120_000);
 
+  it('with two destinations: a copy missing from one is missing there and --repair writes only it; a conflict names its destination', async () => {
+    // The mirror shares the bucket under a prefix of its own, gzipped: its copies are written from the primary's.
+    const mirrorPrefix = `${uniqueName('it-reconcile-mirror')}/`;
+    const destinations = [
+      { name: 'primary', bucket: 'tow-and-go' },
+      { name: 'mirror', bucket: 'tow-and-go', prefix: mirrorPrefix, compression: 'gzip' },
+    ];
+    const t = testEnv('reconcile-dest', { S3_DESTINATIONS: JSON.stringify(destinations) });
+    await createTopics(t, 2);
+    const all = snapshots(6, baseTime() + 300_000);
+    await publish(t, all);
+    const service = await startConsumerService(t.config, silent);
+    running.push(service);
+    await waitFor('every offset committed', () => allCommitted(t), 60_000);
+    await service.stop('landed');
+    running.splice(0);
+
+    const lost = all[1] as (typeof all)[number];
+    const changed = all[2] as (typeof all)[number];
+    const client = s3();
+    const otherBytes = Buffer.from(JSON.stringify({ last_modified: changed.last_modified, tow_and_go: [] }));
+    try {
+      await client.send(new DeleteObjectCommand({ Bucket: 'tow-and-go', Key: `${mirrorPrefix}${lost.last_modified}.json` }));
+      const metadata = { 'content-sha256': createHash('sha256').update(otherBytes).digest('hex') };
+      await client.send(new PutObjectCommand({ Bucket: 'tow-and-go', Key: `${t.prefix}${changed.last_modified}.json`, Body: otherBytes, Metadata: metadata }));
+    } finally {
+      client.destroy();
+    }
+
+    const report = await reconcile(t, []);
+    expect(report.status, report.stderr).toBe(1);
+    expect(report.summary).toMatchObject({ records: 6, written: 4, unaccounted: { missing: 1, conflict: 1, undecodable: 0 } });
+    const lines = new Map(report.unaccounted.map((u) => [u.why, u]));
+    expect(lines.get('missing')).toMatchObject({ key: `${mirrorPrefix}${lost.last_modified}.json`, detail: expect.stringContaining('destination mirror') });
+    expect(lines.get('conflict')).toMatchObject({ key: `${t.prefix}${changed.last_modified}.json`, detail: expect.stringContaining('destination primary') });
+
+    const repaired = await reconcile(t, ['--repair']);
+    expect(repaired.status, repaired.stderr).toBe(1);
+    expect(repaired.summary).toMatchObject({ records: 6, written: 5, unaccounted: { missing: 0, conflict: 1, undecodable: 0 }, repaired: 1 });
+    const restored = await getObjectBytes(`${mirrorPrefix}${lost.last_modified}.json`);
+    expect(restored.contentEncoding).toBe('gzip');
+    expect(gunzipSync(restored.bytes).equals(objectBody(lost))).toBe(true);
+    expect((await getObjectBytes(`${t.prefix}${changed.last_modified}.json`)).bytes.equals(otherBytes)).toBe(true);
+    // The mirror's copy of the conflicting record is still the feed's: only the missing record was written.
+    expect(gunzipSync((await getObjectBytes(`${mirrorPrefix}${changed.last_modified}.json`)).bytes).equals(objectBody(changed))).toBe(true);
+  }, 90_000);
+
   it('proves a 10,000-snapshot range with zero unaccounted offsets after a SIGKILL-laden run', async () => {
     const seed = Date.now() % 100_000;
     const random = prng(seed);
@@ -202,9 +252,19 @@ describe('reconcile', () => {
     for (let i = 0; i < chunks; i++) {
       await publish(t, all.slice(i * size, (i + 1) * size));
       if (i === chunks - 1) break;
-      // Killed while it works through the chunk: once it has committed something more, at a random moment.
+      // Killed while it works through the chunk: once it has committed something more, at a random
+      // moment (or at once if it already finished what was published: the kill still happens).
       const before = await committedSum();
-      await waitFor(`progress before kill ${i + 1} (seed ${seed})`, async () => (await committedSum()) > before, 60_000, 50);
+      const published = (i + 1) * size;
+      await waitFor(
+        `progress before kill ${i + 1} (seed ${seed})`,
+        async () => {
+          const now = await committedSum();
+          return now > before || now === published;
+        },
+        60_000,
+        50,
+      );
       await sleep(Math.floor(random() * 300));
       consumer.child.kill('SIGKILL');
       await consumer.exited;
