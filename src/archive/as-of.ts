@@ -37,8 +37,9 @@ export interface StoredSnapshot extends SnapshotRef {
 const PAGE = 1000;
 
 /**
- * The snapshot with the greatest last_modified ≤ t, or undefined when there is none (at or above
- * `plan.floor`). t may be fractional (an ISO time with milliseconds): it is floored.
+ * The snapshot with the greatest last_modified ≤ t, or undefined when there is none at or above
+ * `plan.floor` (default 946684800, the service's default MIN_LAST_MODIFIED; pass the configured
+ * one). t may be fractional (an ISO time with milliseconds): it is floored.
  */
 export async function findAsOf(client: S3Client, location: ArchiveLocation, t: number, plan: Partial<WindowPlan> = {}): Promise<SnapshotRef | undefined> {
   const at = Math.floor(t);

@@ -7,12 +7,12 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { InputError } from '../errors.ts';
 import { createS3Client, type S3SinkSettings } from '../sink/s3.ts';
 import { type ArchiveLocation, findAsOf, getSnapshot, type SnapshotRef, type StoredSnapshot } from './as-of.ts';
-import { parseSnapshotKey } from './keys.ts';
+import { DEFAULT_FLOOR, parseSnapshotKey } from './keys.ts';
 import { LatestPointer } from './latest-pointer.ts';
 import { guarded } from './s3-calls.ts';
 
 export { type ArchiveLocation, findAsOf, getSnapshot, type SnapshotRef, type StoredSnapshot } from './as-of.ts';
-export { parseSnapshotKey, snapshotKey } from './keys.ts';
+export { DEFAULT_FLOOR, parseSnapshotKey, snapshotKey } from './keys.ts';
 export { type AdvanceOutcome, LatestPointer, type LatestPointerOptions, type PointerEntry } from './latest-pointer.ts';
 
 export interface ArchiveOptions {
@@ -22,14 +22,14 @@ export interface ArchiveOptions {
   readonly bucket?: string;
   /** The service's S3_PREFIX, e.g. `tow-and-go/`. */
   readonly prefix: string;
-  /** No snapshot is older than this (the service's MIN_LAST_MODIFIED); lookups search no lower. Default 0. */
+  /** No snapshot is older than this (the service's MIN_LAST_MODIFIED); lookups search no lower. Default 946684800 (its default). */
   readonly floor?: number;
 }
 
 /** The snapshot with the greatest last_modified ≤ t (unix seconds), or undefined when there is none. */
 export async function getSnapshotAt(t: number, options: ArchiveOptions): Promise<StoredSnapshot | undefined> {
   return withClient(options, async (client, location) => {
-    const ref = await findAsOf(client, location, t, { floor: options.floor ?? 0 });
+    const ref = await findAsOf(client, location, t, { floor: options.floor ?? DEFAULT_FLOOR });
     return ref === undefined ? undefined : getSnapshot(client, location, ref.key);
   });
 }
@@ -44,7 +44,7 @@ export async function getLatestSnapshot(options: ArchiveOptions): Promise<Stored
     const pointer = await new LatestPointer(client, location).read();
     const ref =
       pointer === undefined
-        ? await findAsOf(client, location, Date.now() / 1000 + 86_400, { floor: options.floor ?? 0 })
+        ? await findAsOf(client, location, Date.now() / 1000 + 86_400, { floor: options.floor ?? DEFAULT_FLOOR })
         : await newestFrom(client, location, { key: pointer.key, lastModified: pointer.last_modified });
     return ref === undefined ? undefined : getSnapshot(client, location, ref.key);
   });

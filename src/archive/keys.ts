@@ -45,8 +45,17 @@ export interface WindowPlan {
   readonly floor: number;
 }
 
-/** An hour first: at the usual one-minute cadence one page (~60 keys) holds the answer. */
-export const DEFAULT_PLAN: WindowPlan = { firstSeconds: 3600, growth: 8, floor: 0 };
+/** The service's default MIN_LAST_MODIFIED (2000-01-01): no snapshot it accepts is older. */
+export const DEFAULT_FLOOR = 946_684_800;
+
+/**
+ * An hour first: at the usual one-minute cadence one page (~60 keys) holds the answer. The floor is
+ * not 0 because of cost: a digit class's listing also returns the longer keys that sort inside it,
+ * and the 9-digit class below 1e9 (down to 1e8) holds every current 10-digit key ("1700000000.json"
+ * sorts between "100000000" and "999999999.json"). Searching down to 0 would list the whole prefix
+ * once whenever nothing is older than t; from 946684800 up, no current key sorts inside.
+ */
+export const DEFAULT_PLAN: WindowPlan = { firstSeconds: 3600, growth: 8, floor: DEFAULT_FLOOR };
 
 /**
  * Disjoint windows below and including t, newest first: [t-w+1, t], then 8w wide below that, …,

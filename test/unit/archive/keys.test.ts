@@ -33,8 +33,9 @@ describe('search windows', () => {
     ]);
   });
 
-  it('reach 0 from a current time in a handful of windows', () => {
-    const w = planWindows(1_764_400_000);
+  it('reach the floor (by default the default MIN_LAST_MODIFIED) from a current time in a handful of windows', () => {
+    expect(planWindows(1_764_400_000).at(-1)?.lo).toBe(946_684_800);
+    const w = planWindows(1_764_400_000, { firstSeconds: 3600, growth: 8, floor: 0 });
     expect(w.at(-1)?.lo).toBe(0);
     expect(w.length).toBeLessThanOrEqual(9);
     for (let i = 1; i < w.length; i++) expect(w[i]?.hi).toBe((w[i - 1]?.lo ?? 0) - 1);
@@ -68,5 +69,16 @@ describe('digit classes', () => {
     for (const key of ['p/1699999999.json', 'p/1700003600.json', 'p/latest.json']) expect(key > startAfter && key <= last, key).toBe(false);
     // A 9-digit key can sort between two 10-digit ones: the class filter, not the order, excludes it.
     expect('p/999999999.json' > 'p/1700000000.json').toBe(true);
+  });
+
+  it('keep current 10-digit keys out of the 9-digit listing from the default floor up, not from 0 up', () => {
+    const inside = (range: { lo: number; hi: number }, key: string) => {
+      const { startAfter, last } = listingBounds('p/', range);
+      return key > startAfter && key <= last;
+    };
+    const nineDigits = (floor: number) => splitByDigits({ lo: floor, hi: 1_000_003_599 }).find((r) => r.hi === 999_999_999);
+    expect(inside(nineDigits(946_684_800) ?? { lo: 1, hi: 0 }, 'p/1700000000.json')).toBe(false);
+    // From 0, that listing would page through every current key (the cost the default floor avoids).
+    expect(inside(nineDigits(0) ?? { lo: 1, hi: 0 }, 'p/1700000000.json')).toBe(true);
   });
 });
