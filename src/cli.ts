@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runGet } from './archive/get-command.ts';
+import { reconcileCommand } from './archive/reconcile-command.ts';
 import { AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
 import { parseCompression } from './compression.ts';
 import { type Config, loadConfig, redactSecrets } from './config.ts';
@@ -35,6 +36,8 @@ const USAGE = `usage:
                                           re-write a range of the topic to S3 (own consumer group)
   tow-and-go offsets reset --group <id> --to earliest|<ISO time>|<p:o,…> [--topic <topic>]
                                           move a stopped consumer group's offsets
+  tow-and-go reconcile [--from earliest|<ISO time>|<p:o,…>] [--to latest|<ISO time>] [--repair]
+                                          account for every record of a range (S3, DLQ); exit 1 if any is not
   tow-and-go get --at <ISO time|unix seconds> | --latest [--out file]
                                           the archived snapshot current at a time, or the newest
   tow-and-go stack up|down|status|clean   the local Kafka + registry + S3 stack
@@ -51,6 +54,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return replay(loadConfig(process.env), args);
     case 'offsets':
       return offsets(loadConfig(process.env), args);
+    case 'reconcile':
+      return reconcileCommand(loadConfig(process.env), args);
     case 'get':
       return runGet(loadConfig(process.env), args, {
         stdout: (bytes) => process.stdout.write(bytes),

@@ -61,10 +61,10 @@ interface Run {
   readonly ms: number;
 }
 
-/** Runs reconcile as its own process (test/support/reconcile-cli.ts) and parses what it printed. */
+/** Runs `tow-and-go reconcile` as its own process and parses what it printed. */
 function reconcile(t: TestEnv, args: string[], env: Record<string, string> = {}): Promise<Run> {
   const started = Date.now();
-  const child = spawn(NODE, ['test/support/reconcile-cli.ts', ...args], {
+  const child = spawn(NODE, ['src/cli.ts', 'reconcile', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...t.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
