@@ -129,7 +129,7 @@ function afterLanding(c: Config, destinations: readonly (DestinationSettings & {
   }
   const [primary] = destinations;
   if (c.PUBLISH_CHANGES && primary !== undefined) {
-    const archive = new S3SnapshotArchive(primary.client, { bucket: primary.s3.bucket, prefix: primary.prefix });
+    const archive = new S3SnapshotArchive(primary.client, { bucket: primary.s3.bucket, prefix: primary.prefix }, c.MIN_LAST_MODIFIED);
     const encoder = new AvroEncoder(registry(), loadChangeSchema().raw, valueSubject(c.KAFKA_CHANGES_TOPIC));
     steps.push(new PublishChanges(new ChangePublisher({ archive, encoder, producer }, { topic: c.KAFKA_CHANGES_TOPIC })));
   }

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
-import { s3Settings } from '../config-views.ts';
+import { destinationSettings, s3Settings } from '../config-views.ts';
 import { InputError } from '../errors.ts';
 import { getLatestSnapshot, getSnapshotAt } from './index.ts';
 
@@ -48,9 +48,12 @@ export function parseGetArgs(args: readonly string[]): { request: GetRequest; ou
 
 export async function runGet(config: Config, args: readonly string[], io: GetIo): Promise<number> {
   const { request, out } = parseGetArgs(args);
-  const options = { s3: s3Settings(config), prefix: config.S3_PREFIX, floor: config.MIN_LAST_MODIFIED };
+  // The first destination (S3_DESTINATIONS), or the single-bucket settings: where the service builds its objects.
+  const [first] = destinationSettings(config);
+  const destination = first ?? { s3: s3Settings(config), prefix: config.S3_PREFIX };
+  const options = { s3: destination.s3, prefix: destination.prefix, floor: config.MIN_LAST_MODIFIED };
   const found = request.kind === 'at' ? await getSnapshotAt(request.t, options) : await getLatestSnapshot(options);
-  const where = `s3://${config.S3_BUCKET}/${config.S3_PREFIX}`;
+  const where = `s3://${destination.s3.bucket}/${destination.prefix}`;
   if (found === undefined) {
     io.stderr(
       request.kind === 'at'
@@ -66,6 +69,6 @@ export async function runGet(config: Config, args: readonly string[], io: GetIo)
   }
   await writeFile(out, found.body);
   const when = new Date(found.lastModified * 1000).toISOString();
-  io.stderr(`wrote s3://${config.S3_BUCKET}/${found.key} (last_modified ${found.lastModified}, ${when}, ${found.body.length} bytes) to ${out}`);
+  io.stderr(`wrote s3://${destination.s3.bucket}/${found.key} (last_modified ${found.lastModified}, ${when}, ${found.body.length} bytes) to ${out}`);
   return 0;
 }

@@ -15,14 +15,17 @@ const ANY_ARCHIVED = { minLastModified: 0, maxFutureSkewSeconds: Number.MAX_SAFE
 export class S3SnapshotArchive implements SnapshotArchive {
   readonly #client: S3Client;
   readonly #location: ArchiveLocation;
+  readonly #floor: number;
 
-  constructor(client: S3Client, location: ArchiveLocation) {
+  /** `floor`: MIN_LAST_MODIFIED, below which no snapshot was ever accepted (the search stops there). */
+  constructor(client: S3Client, location: ArchiveLocation, floor: number) {
     this.#client = client;
     this.#location = location;
+    this.#floor = floor;
   }
 
   async previousBefore(lastModified: number): Promise<ArchivedSnapshot | undefined> {
-    const ref = await findAsOf(this.#client, this.#location, lastModified - 1);
+    const ref = await findAsOf(this.#client, this.#location, lastModified - 1, { floor: this.#floor });
     if (ref === undefined) return undefined;
     const stored = await getSnapshot(this.#client, this.#location, ref.key);
     try {
