@@ -129,7 +129,7 @@ while ends:
         with urllib.request.urlopen("%s/schemas/ids/%d" % (registry, schema_id)) as r:
             schemas[schema_id] = avro.schema.parse(json.load(r)["schema"])
     record = avro.io.DatumReader(schemas[schema_id]).read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
-    out.append({"key": m.key().decode("utf-8"), "value": record})
+    out.append({"partition": m.partition(), "offset": m.offset(), "key": m.key().decode("utf-8"), "value": record})
     if m.offset() + 1 >= ends[m.partition()]:
         del ends[m.partition()]
 consumer.close()
@@ -137,8 +137,15 @@ print(json.dumps(out))
 `;
 
 /** Every record of the topic, read with librdkafka (python3-confluent-kafka) and decoded with python3-avro (writer schema from the registry by id). */
-export async function consumeAvroWithPython(topic: string): Promise<{ key: string; value: Record<string, unknown> }[]> {
-  return JSON.parse(await runPython(CONSUME_AVRO, [topic, REGISTRY], '')) as { key: string; value: Record<string, unknown> }[];
+export async function consumeAvroWithPython<V = Record<string, unknown>>(topic: string): Promise<AvroRecord<V>[]> {
+  return JSON.parse(await runPython(CONSUME_AVRO, [topic, REGISTRY], '')) as AvroRecord<V>[];
+}
+
+export interface AvroRecord<V> {
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly value: V;
 }
 
 export interface RegistryAnswer {
