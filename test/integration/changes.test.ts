@@ -6,64 +6,15 @@
  * each record, and Apache Avro's Python library decodes. A consumer that follows the schema's
  * rules then rebuilds the newest snapshot from the stream.
  */
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ArchivedSnapshot, ChangePublisher, type SnapshotArchive } from '../../src/changes/change-publisher.ts';
 import { CHANGE_RECORD_KEY, type ChangeRecord, loadChangeSchema } from '../../src/changes/change-record.ts';
 import { AvroEncoder, createRegistry, valueSubject } from '../../src/codec.ts';
 import { contentHash, objectBody, objectKey, type Snapshot } from '../../src/snapshot.ts';
 import { createProducer } from '../../src/source/kafka.ts';
-import { BOOTSTRAP } from '../support/clients.ts';
-import { PYTHON, REGISTRY } from '../support/interop.ts';
+import { consumeAvroWithPython, REGISTRY } from '../support/interop.ts';
 import { prng } from '../support/prng.ts';
 import { createTopicsReady, kafkaClient, uniqueName, withAdmin } from '../support/stack.ts';
-
-/** Every record of the topic, from the beginning to the end offsets as of now, decoded with the registry's schema. */
-const READ_CHANGES = `
-import io, json, struct, sys, urllib.request
-import avro.io, avro.schema
-from confluent_kafka import Consumer, TopicPartition
-
-bootstrap, topic, registry = sys.argv[1:4]
-consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
-meta = consumer.list_topics(topic, timeout=30).topics[topic]
-ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in meta.partitions}
-consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-left = sum(ends.values())
-schemas, out = {}, []
-while left > 0:
-    msg = consumer.poll(30)
-    if msg is None:
-        sys.exit("timed out with %d records left" % left)
-    if msg.error():
-        sys.exit(str(msg.error()))
-    value = msg.value()
-    magic, schema_id = struct.unpack(">bI", value[:5])
-    if schema_id not in schemas:
-        with urllib.request.urlopen("%s/schemas/ids/%d" % (registry, schema_id)) as res:
-            schemas[schema_id] = avro.schema.parse(json.load(res)["schema"])
-    decoded = avro.io.DatumReader(schemas[schema_id]).read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
-    out.append({"partition": msg.partition(), "offset": msg.offset(), "key": msg.key().decode(), "magic": magic,
-                "schemaId": schema_id, "value": decoded})
-    left -= 1
-consumer.close()
-print(json.dumps(out))
-`;
-
-interface ReadBack {
-  readonly partition: number;
-  readonly offset: number;
-  readonly key: string;
-  readonly magic: number;
-  readonly schemaId: number;
-  readonly value: ChangeRecord;
-}
-
-function readWithLibrdkafka(topic: string): ReadBack[] {
-  const result = spawnSync(PYTHON, ['-c', READ_CHANGES, BOOTSTRAP, topic, REGISTRY], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`python3-confluent-kafka reader failed (${String(result.status)}): ${result.stderr}`);
-  return JSON.parse(result.stdout) as ReadBack[];
-}
 
 const PREFIX = 'changes-it/';
 
@@ -161,7 +112,7 @@ describe('change stream on the real stack', () => {
       await publisher.publish({ key: objectKey(PREFIX, s), lastModified: s.last_modified, sha256: contentHash(objectBody(s)), snapshot: s });
     }
 
-    const read = readWithLibrdkafka(topic);
+    const read = await consumeAvroWithPython<ChangeRecord>(topic);
     expect(read.map((r) => r.value.last_modified)).toEqual([s1, s2, s4, s3].map((s) => s.last_modified));
     expect(new Set(read.map((r) => r.partition)).size).toBe(1);
     expect(read.map((r) => r.offset)).toEqual([0, 1, 2, 3]);
@@ -210,7 +161,7 @@ describe('change stream on the real stack', () => {
   it('sends a redelivered snapshot again, against the archive as it is now (s3 has landed since), and a follower skips it', async () => {
     const [, , s3, s4] = snapshots as [Snapshot, Snapshot, Snapshot, Snapshot];
     await publisher.publish({ key: objectKey(PREFIX, s4), lastModified: s4.last_modified, sha256: contentHash(objectBody(s4)), snapshot: s4 });
-    const read = readWithLibrdkafka(topic);
+    const read = await consumeAvroWithPython<ChangeRecord>(topic);
     expect(read).toHaveLength(5);
     expect(read[4]?.value).toMatchObject({
       last_modified: s4.last_modified,

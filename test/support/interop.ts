@@ -129,7 +129,7 @@ while ends:
         with urllib.request.urlopen("%s/schemas/ids/%d" % (registry, schema_id)) as r:
             schemas[schema_id] = avro.schema.parse(json.load(r)["schema"])
     record = avro.io.DatumReader(schemas[schema_id]).read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
-    out.append({"partition": m.partition(), "offset": m.offset(), "key": m.key().decode("utf-8"), "value": record})
+    out.append({"partition": m.partition(), "offset": m.offset(), "key": m.key().decode("utf-8"), "magic": magic, "schemaId": schema_id, "value": record})
     if m.offset() + 1 >= ends[m.partition()]:
         del ends[m.partition()]
 consumer.close()
@@ -145,6 +145,9 @@ export interface AvroRecord<V> {
   readonly partition: number;
   readonly offset: number;
   readonly key: string;
+  /** The Confluent wire format's first byte (0) and the schema id after it. */
+  readonly magic: number;
+  readonly schemaId: number;
   readonly value: V;
 }
 

@@ -3,49 +3,29 @@
  * SDK's request handler (conditional writes as S3 does them). The real store: test/integration/archive.test.ts.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { LatestPointer, type PointerEntry } from '../../../src/archive/latest-pointer.ts';
 import { S3RejectedError, S3UnavailableError } from '../../../src/errors.ts';
+import { fakeS3Client, reply, type SentRequest } from '../../support/fake-s3.ts';
 import { rejectionOf } from '../../support/thrown.ts';
-
-interface SentRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: unknown;
-}
 
 function fakeStore(fail?: (r: SentRequest) => number | undefined) {
   const objects = new Map<string, { body: Buffer; etag: string }>();
   const requests: string[] = [];
-  const reply = (statusCode: number, headers: Record<string, string> = {}, body: Buffer = Buffer.alloc(0)) => ({
-    response: { statusCode, headers, body: Readable.from([body]) },
-  });
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: 'http://127.0.0.1:1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async (r: SentRequest) => {
-        const h = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), v]));
-        requests.push(`${r.method} ${h['if-match'] === undefined ? '' : 'if-match'}${h['if-none-match'] === undefined ? '' : 'if-none-match'}`.trim());
-        const injected = fail?.(r);
-        if (injected !== undefined) return reply(injected);
-        const stored = objects.get(r.path);
-        if (r.method === 'GET') return stored === undefined ? reply(404) : reply(200, { etag: stored.etag }, stored.body);
-        if (h['if-none-match'] === '*' && stored !== undefined) return reply(412);
-        if (h['if-match'] !== undefined && h['if-match'] !== stored?.etag) return reply(stored === undefined ? 404 : 412);
-        const body = Buffer.from(r.body as Uint8Array);
-        const etag = `"${createHash('md5').update(body).digest('hex')}"`;
-        objects.set(r.path, { body, etag });
-        return reply(200, { etag });
-      },
-    },
+  const client = fakeS3Client(async (r: SentRequest) => {
+    const h = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    requests.push(`${r.method} ${h['if-match'] === undefined ? '' : 'if-match'}${h['if-none-match'] === undefined ? '' : 'if-none-match'}`.trim());
+    const injected = fail?.(r);
+    if (injected !== undefined) return reply(injected);
+    const stored = objects.get(r.path);
+    if (r.method === 'GET') return stored === undefined ? reply(404) : reply(200, { etag: stored.etag }, stored.body);
+    if (h['if-none-match'] === '*' && stored !== undefined) return reply(412);
+    if (h['if-match'] !== undefined && h['if-match'] !== stored?.etag) return reply(stored === undefined ? 404 : 412);
+    const body = Buffer.from(r.body as Uint8Array);
+    const etag = `"${createHash('md5').update(body).digest('hex')}"`;
+    objects.set(r.path, { body, etag });
+    return reply(200, { etag });
   });
   const stored = () => {
     const o = objects.get('/tow-and-go/p/latest.json');

@@ -3,17 +3,11 @@
  * the local stack, answers 501 NotImplemented "Server-side encryption is not supported." to any PUT
  * that asks for it, so there is no integration test of a landing.)
  */
-import { Readable } from 'node:stream';
-import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.ts';
 import { s3Settings } from '../../../src/main.ts';
 import { S3Sink, type S3SinkSettings, type ServerSideEncryption, sseFields } from '../../../src/sink/s3.ts';
-
-interface SentRequest {
-  readonly method: string;
-  readonly headers: Record<string, string>;
-}
+import { fakeS3Client, reply, type SentRequest } from '../../support/fake-s3.ts';
 
 /** A sink whose PUTs succeed except the first `conflicts` ones (412), and whose HEADs find a different hash. */
 function recordingSink(sse: ServerSideEncryption | undefined, onConflict: 'dlq' | 'overwrite' = 'dlq', conflicts = 0) {
@@ -29,25 +23,14 @@ function recordingSink(sse: ServerSideEncryption | undefined, onConflict: 'dlq' 
     sse,
   };
   let refused = 0;
-  const client = new S3Client({
-    region: settings.region,
-    endpoint: 'http://127.0.0.1:1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async (request: SentRequest) => {
-        requests.push(request);
-        if (request.method === 'PUT' && refused < conflicts) {
-          refused += 1;
-          return { response: { statusCode: 412, headers: {}, body: Readable.from([]) } };
-        }
-        const headers = request.method === 'HEAD' ? { 'x-amz-meta-content-sha256': 'another-hash' } : {};
-        return { response: { statusCode: 200, headers, body: Readable.from([]) } };
-      },
-    },
-  });
+  const client = fakeS3Client(async (request) => {
+    requests.push(request);
+    if (request.method === 'PUT' && refused < conflicts) {
+      refused += 1;
+      return reply(412);
+    }
+    return reply(200, request.method === 'HEAD' ? { 'x-amz-meta-content-sha256': 'another-hash' } : {});
+  }, settings.region);
   return { sink: new S3Sink(client, settings), requests };
 }
 
