@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, KafkaUnavailableError, S3RejectedError, S3UnavailableError, SinkError } from '../../../src/errors.ts';
 import { classifyS3Error, httpStatus, payloadHash, RETRYABLE_S3_STATUSES, S3Sink, type S3SinkSettings } from '../../../src/sink/s3.ts';
+import { fakeS3Client, reply, type SentRequest } from '../../support/fake-s3.ts';
 
 /** The shape of an AWS SDK v3 service exception: an Error with a name and $metadata. */
 function serviceError(name: string, status: number | undefined): Error {
@@ -115,11 +114,6 @@ describe('httpStatus', () => {
 
 describe('S3Sink PUT requests', () => {
   /** A real S3Client whose HTTP handler records each request and answers 200. */
-  interface SentRequest {
-    readonly method: string;
-    readonly headers: Record<string, string>;
-  }
-
   function recordingSink(): { sink: S3Sink; requests: SentRequest[] } {
     const requests: SentRequest[] = [];
     const settings: S3SinkSettings = {
@@ -131,19 +125,10 @@ describe('S3Sink PUT requests', () => {
       timeoutMs: 5000,
       onConflict: 'dlq',
     };
-    const client = new S3Client({
-      region: settings.region,
-      endpoint: 'http://127.0.0.1:1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      requestHandler: {
-        handle: async (request: SentRequest) => {
-          requests.push(request);
-          return { response: { statusCode: 200, headers: {}, body: Readable.from([]) } };
-        },
-      },
-    });
+    const client = fakeS3Client(async (request) => {
+      requests.push(request);
+      return reply(200);
+    }, settings.region);
     return { sink: new S3Sink(client, settings), requests };
   }
 
