@@ -3,9 +3,9 @@
  * Nothing is lost: whatever was not committed is processed again after a restart, and a
  * re-delivered snapshot is a no-op, byte-identical.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { objectBody } from '../../src/snapshot.ts';
+import { killAfterProgress } from '../support/crash.ts';
 import { prng } from '../support/prng.ts';
 import {
   allCommitted,
@@ -42,21 +42,16 @@ describe('process crashes and shutdowns', () => {
     processes.push(consumer);
     for (let kill = 0; kill < 3; kill++) {
       const before = (await listKeys(t.prefix)).length;
-      // Kill once it has made some progress, at a random moment after that (kills meant for
-      // mid-stream; if a fast machine has already finished, the kill and restart still happen).
-      await waitFor(
-        `progress before kill ${kill + 1} (seed ${seed})`,
-        async () => {
+      // Kill once it has made some progress, at a random moment after that (kills meant for mid-stream).
+      consumer = await killAfterProgress(t, consumer, {
+        what: `progress before kill ${kill + 1} (seed ${seed})`,
+        progressed: async () => {
           const landed = (await listKeys(t.prefix)).length;
           return landed > before || landed === all.length;
         },
-        60_000,
-        50,
-      );
-      await sleep(Math.floor(random() * 400));
-      consumer.child.kill('SIGKILL');
-      await consumer.exited;
-      consumer = spawnConsumer(t);
+        random,
+        jitterMs: 400,
+      });
       processes.push(consumer);
     }
 

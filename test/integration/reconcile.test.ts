@@ -7,13 +7,13 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TallyCounts } from '../../src/archive/reconcile-classify.ts';
 import { type RunningService, startConsumerService } from '../../src/main.ts';
 import { objectBody } from '../../src/snapshot.ts';
+import { killAfterProgress } from '../support/crash.ts';
 import { landsExactly } from '../support/landing.ts';
 import { prng } from '../support/prng.ts';
 import {
@@ -256,19 +256,15 @@ describe('reconcile', () => {
       // moment (or at once if it already finished what was published: the kill still happens).
       const before = await committedSum();
       const published = (i + 1) * size;
-      await waitFor(
-        `progress before kill ${i + 1} (seed ${seed})`,
-        async () => {
+      consumer = await killAfterProgress(t, consumer, {
+        what: `progress before kill ${i + 1} (seed ${seed})`,
+        progressed: async () => {
           const now = await committedSum();
           return now > before || now === published;
         },
-        60_000,
-        50,
-      );
-      await sleep(Math.floor(random() * 300));
-      consumer.child.kill('SIGKILL');
-      await consumer.exited;
-      consumer = spawnConsumer(t);
+        random,
+        jitterMs: 300,
+      });
       processes.push(consumer);
     }
     await waitFor(`every offset committed (seed ${seed})`, () => allCommitted(t), 120_000, 500).catch(async (error: unknown) => {
