@@ -50,8 +50,12 @@ describe.each(PRODUCERS)('a transactional topic written by %s', (_name, produce)
       'commit',
     ]);
 
-    // The log really is what the test is about: aborted data in it, and a marker at each end.
+    // The log really is what the test is about: aborted data in it, and a marker at each end. The
+    // coordinator writes the markers after the producer's commit returns, so wait for them to land.
     for (const partition of [0, 1]) {
+      await waitFor(`partition ${partition} ending on a marker`, async () => readBatches(t.topic, partition).at(-1)?.control === true, 30_000, 100).catch(
+        () => undefined,
+      );
       const batches = readBatches(t.topic, partition);
       expect(batches.at(-1)?.control, `partition ${partition} ends on a marker`).toBe(true);
       expect(batches.every((batch) => batch.transactional)).toBe(true);
