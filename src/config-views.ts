@@ -31,6 +31,14 @@ export function destinationSettings(c: Config): DestinationSettings[] {
   });
 }
 
+/** The first destination: the pipeline builds its objects for it, and `get` and the change stream read it. */
+export function primaryDestination(c: Config): DestinationSettings {
+  const [first] = destinationSettings(c);
+  // S3_DESTINATIONS is a non-empty list, or unset for the one default destination.
+  if (first === undefined) throw new TypeError('no S3 destination');
+  return first;
+}
+
 /** The single-bucket settings (S3_BUCKET, S3_ENDPOINT, …); `endpointSetting` overrides S3_ENDPOINT. */
 export function s3Settings(c: Config, endpointSetting = c.S3_ENDPOINT): S3SinkSettings {
   const endpoint = endpointSetting === '' ? undefined : endpointSetting;

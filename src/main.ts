@@ -13,7 +13,7 @@ import { ChangePublisher } from './changes/change-publisher.ts';
 import { loadChangeSchema } from './changes/change-record.ts';
 import { AvroCodec, AvroEncoder, createRegistry, loadSnapshotSchema, valueSubject } from './codec.ts';
 import { type Config, redactedConfig } from './config.ts';
-import { type DestinationSettings, destinationSettings, kafkaScopeOf, refusalScope, registrySettings, s3Settings } from './config-views.ts';
+import { type DestinationSettings, destinationSettings, kafkaScopeOf, primaryDestination, refusalScope, registrySettings, s3Settings } from './config-views.ts';
 import { KafkaDeadLetterQueue } from './dlq.ts';
 import { logDeadLetterLimits } from './dlq-limits.ts';
 import { type Dependency, describeError } from './errors.ts';
@@ -58,11 +58,11 @@ export interface PipelineParts {
 /** The pipeline as the live service and the replay both run it; `extra` adds replay's options. */
 export function buildPipeline(c: Config, parts: PipelineParts, extra: Pick<PipelineSettings, 'accept' | 'dryRun'> = {}): Pipeline {
   // Objects are built for the first destination; the others get their copy from it (sink/destinations.ts).
-  const [first] = destinationSettings(c);
+  const first = primaryDestination(c);
   return new Pipeline(
     {
-      prefix: first?.prefix ?? c.S3_PREFIX,
-      compression: first?.compression ?? c.S3_COMPRESSION,
+      prefix: first.prefix,
+      compression: first.compression,
       limits: { minLastModified: c.MIN_LAST_MODIFIED, maxFutureSkewSeconds: c.MAX_FUTURE_SKEW_SECONDS, maxLinks: c.MAX_LINKS },
       maxPayloadBytes: c.MAX_PAYLOAD_BYTES,
       inflightPerPartition: c.INFLIGHT_PER_PARTITION,
@@ -112,7 +112,7 @@ export function buildAdapters(c: Config, log: Logger, metrics: Metrics): Adapter
   const destinations = destinationSettings(c).map((d) => ({ ...d, client: createS3Client(d.s3) }));
   const sink = new DestinationSet(
     destinations.map((d) => ({ name: d.name, bucket: d.s3.bucket, prefix: d.prefix, compression: d.compression, store: new S3Sink(d.client, d.s3) })),
-    { builtWith: destinations[0] ?? { prefix: c.S3_PREFIX, compression: c.S3_COMPRESSION }, metrics, after: afterLanding(c, destinations, producer) },
+    { builtWith: primaryDestination(c), metrics, after: afterLanding(c, destinations, producer) },
   );
   return { codec, sink, bodies: buildBodies(c), kafka, producer };
 }
@@ -120,7 +120,8 @@ export function buildAdapters(c: Config, log: Logger, metrics: Metrics): Adapter
 /** What runs once every destination has a snapshot, in this order: latest pointers, change stream, uploaded notification. */
 function afterLanding(c: Config, destinations: readonly (DestinationSettings & { client: S3Client })[], producer: Producer): AfterLanding[] {
   const steps: AfterLanding[] = [];
-  const registry = () => createRegistry(registrySettings(c));
+  // One registry client for every encoder (its cache and connections are shared).
+  const registry = createRegistry(registrySettings(c));
   const exclusion = c.LATEST_POINTER;
   if (exclusion !== 'off') {
     steps.push(
@@ -130,11 +131,11 @@ function afterLanding(c: Config, destinations: readonly (DestinationSettings & {
   const [primary] = destinations;
   if (c.PUBLISH_CHANGES && primary !== undefined) {
     const archive = new S3SnapshotArchive(primary.client, { bucket: primary.s3.bucket, prefix: primary.prefix }, c.MIN_LAST_MODIFIED);
-    const encoder = new AvroEncoder(registry(), loadChangeSchema().raw, valueSubject(c.KAFKA_CHANGES_TOPIC));
+    const encoder = new AvroEncoder(registry, loadChangeSchema().raw, valueSubject(c.KAFKA_CHANGES_TOPIC));
     steps.push(new PublishChanges(new ChangePublisher({ archive, encoder, producer }, { topic: c.KAFKA_CHANGES_TOPIC })));
   }
   if (c.NOTIFY_UPLOADED) {
-    const encoder = new AvroEncoder(registry(), loadUploadedSchema(), valueSubject(c.KAFKA_UPLOADED_TOPIC));
+    const encoder = new AvroEncoder(registry, loadUploadedSchema(), valueSubject(c.KAFKA_UPLOADED_TOPIC));
     const encodings = new Map(destinations.map((d) => [d.name, d.compression === 'gzip' ? 'gzip' : undefined]));
     steps.push(new UploadedNotifier(producer, encoder, c.KAFKA_UPLOADED_TOPIC, encodings));
   }

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
-import { destinationSettings, s3Settings } from '../config-views.ts';
+import { primaryDestination } from '../config-views.ts';
 import { InputError } from '../errors.ts';
 import { getLatestSnapshot, getSnapshotAt } from './index.ts';
 
@@ -49,8 +49,7 @@ export function parseGetArgs(args: readonly string[]): { request: GetRequest; ou
 export async function runGet(config: Config, args: readonly string[], io: GetIo): Promise<number> {
   const { request, out } = parseGetArgs(args);
   // The first destination (S3_DESTINATIONS), or the single-bucket settings: where the service builds its objects.
-  const [first] = destinationSettings(config);
-  const destination = first ?? { s3: s3Settings(config), prefix: config.S3_PREFIX };
+  const destination = primaryDestination(config);
   const options = { s3: destination.s3, prefix: destination.prefix, floor: config.MIN_LAST_MODIFIED };
   const found = request.kind === 'at' ? await getSnapshotAt(request.t, options) : await getLatestSnapshot(options);
   const where = `s3://${destination.s3.bucket}/${destination.prefix}`;

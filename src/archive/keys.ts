@@ -7,11 +7,13 @@
  * So every numeric range is cut into digit-length classes, and each class is listed on its own.
  */
 
+import { objectKey } from '../snapshot.ts';
+
 const SNAPSHOT_NAME = /^(0|[1-9][0-9]*)\.json$/;
 
-/** `<prefix><n>.json`. */
+/** `<prefix><n>.json`: the service's own key (objectKey), from a number. */
 export function snapshotKey(prefix: string, lastModified: number): string {
-  return `${prefix}${lastModified}.json`;
+  return objectKey(prefix, { last_modified: lastModified });
 }
 
 /**
